@@ -1,0 +1,218 @@
+"""Typed values passed between stages. All frozen: a stage returns new values.
+
+ingest ─▶ Book ─▶ normalize ─▶ Book (spoken text) ─▶ split ─▶ Sentence per chapter
+       ─▶ segment ─▶ Segment ─▶ plan ─▶ Plan(ChapterPlan(Job)) ─▶ synthesize ─▶ clips
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Literal
+
+BlockKind = Literal["heading", "paragraph", "verse", "list", "table", "scene_break", "code"]
+Matter = Literal["body", "front", "back"]
+
+VENDOR_LANGUAGES: tuple[str, ...] = (
+    "all", "zh", "en", "ar", "ru", "es", "fr", "pt", "de", "ko", "ja", "zh_yue",
+)
+EMOTIONS: dict[str, int] = {
+    "auto": 0, "happy": 1, "angry": 2, "sad": 3, "afraid": 4,
+    "disgusted": 5, "melancholic": 6, "surprised": 7, "calm": 8,
+}
+# Languages written without spaces between words: sentences and segments join with "".
+NO_SPACE_LANGUAGES = frozenset({"zh", "ja", "zh_yue"})
+
+
+def joiner_for(language: str) -> str:
+    """The string that joins sentences/segments of a chapter back into its text."""
+    return "" if language in NO_SPACE_LANGUAGES else " "
+
+
+class Boundary(IntEnum):
+    """Strength of a cut point. The stitcher chooses pauses by it; higher is stronger."""
+
+    CHAR = 0  # between two characters (CJK last resort)
+    WORD = 1  # between two words
+    CLAUSE = 2  # , ; : — – quotes, parentheses (and CJK/Arabic equivalents)
+    LINE = 3  # a verse line break or list item (soft)
+    SENTENCE = 4
+    PARAGRAPH = 5
+    TITLE = 6  # after a heading
+    SCENE = 7  # a scene break (* * *, ⁂, <hr/>)
+    CHAPTER = 8  # end of the chapter
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+# --- ingest ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Block:
+    """One unit of a chapter's flow. Verse/list blocks keep line breaks as "\\n"."""
+
+    kind: BlockKind
+    text: str
+    lang: str | None = None  # xml:lang of the block when it differs from the book's
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter as found in the book; `index` is 1-based over all chapters found."""
+
+    index: int
+    title: str
+    blocks: tuple[Block, ...]
+    source: str = ""  # where it came from: spine href#anchor, or "line N"
+    matter: Matter = "body"  # front/back matter is skipped unless the recipe includes it
+
+
+@dataclass(frozen=True)
+class Cover:
+    data: bytes
+    media_type: str  # e.g. image/jpeg, image/png, image/svg+xml
+
+    def __repr__(self) -> str:  # never dump megabytes into a log line
+        return f"Cover({self.media_type}, {len(self.data)} bytes)"
+
+
+@dataclass(frozen=True)
+class BookMeta:
+    title: str
+    authors: tuple[str, ...] = ()
+    language: str | None = None  # as the book states it, e.g. "en-GB", "ja-jp"
+
+
+@dataclass(frozen=True)
+class Book:
+    meta: BookMeta
+    chapters: tuple[Chapter, ...]
+    cover: Cover | None = None
+    source: str = ""  # path of the book file
+    format: Literal["epub", "markdown"] = "markdown"
+
+
+# --- text ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence (or verse line / heading) of normalized text and the cut after it.
+
+    Joining a chapter's sentences' `text` with `joiner_for(language)` gives the
+    chapter's normalized spoken text exactly.
+    """
+
+    text: str
+    boundary_after: Boundary
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One request's worth of text. `index` is 0-based within the chapter."""
+
+    chapter: int
+    index: int
+    text: str
+    boundary_after: Boundary
+
+
+# --- plan and synthesis ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Voice:
+    """What the vendor's create call needs besides the text."""
+
+    voice_id: int
+    emotion: int = 0
+    speed: float = 1.0
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class TTSRequest:
+    text: str
+    voice: Voice
+
+    def body(self) -> dict[str, object]:
+        """The documented create body, in the documented field names."""
+        speed: float | int = int(self.voice.speed) if float(self.voice.speed).is_integer() else self.voice.speed
+        return {
+            "voice_id": self.voice.voice_id,
+            "emotion": self.voice.emotion,
+            "speed": speed,
+            "language": self.voice.language,
+            "text": self.text,
+        }
+
+
+def content_key(request: TTSRequest, backend: str) -> str:
+    """Content hash keying a clip: same text+voice+backend => same clip, never paid twice."""
+    payload = json.dumps({"backend": backend, **request.body()}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+TaskState = Literal["waiting", "success", "failed"]
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    state: TaskState
+    output_url: str = ""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A segment with its voice, ready to synthesize; `key` is its content hash."""
+
+    segment: Segment
+    voice: Voice
+    key: str
+    credits: int
+
+    @property
+    def request(self) -> TTSRequest:
+        return TTSRequest(self.segment.text, self.voice)
+
+
+@dataclass(frozen=True)
+class ChapterPlan:
+    index: int
+    title: str
+    chars: int
+    credits: int
+    min_credits: int
+    voice: Voice
+    rule: str  # which recipe rule set this chapter's voice ("default" when none)
+    skipped: bool
+    skip_reason: str = ""
+    jobs: tuple[Job, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    title: str
+    authors: tuple[str, ...]
+    language: str
+    backend: str
+    chapters: tuple[ChapterPlan, ...]
+    cover: Cover | None = None
+    removed_chars: dict[str, int] = field(default_factory=dict)  # per normalize rule
+
+    @property
+    def active(self) -> tuple[ChapterPlan, ...]:
+        return tuple(c for c in self.chapters if not c.skipped)
+
+    @property
+    def jobs(self) -> tuple[Job, ...]:
+        return tuple(j for c in self.active for j in c.jobs)
+
+    @property
+    def credits(self) -> int:
+        return sum(c.credits for c in self.active)
