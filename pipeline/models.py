@@ -216,3 +216,42 @@ class Plan:
     @property
     def credits(self) -> int:
         return sum(c.credits for c in self.active)
+
+
+# --- audio settings (recipe `pauses` and `output`) --------------------------------
+
+
+@dataclass(frozen=True)
+class Pauses:
+    """Silence in milliseconds inserted after a seam of each boundary kind."""
+
+    char: int = 0
+    word: int = 60
+    clause: int = 250
+    line: int = 350
+    sentence: int = 550
+    paragraph: int = 900
+    title: int = 1400
+    scene: int = 2200
+    head: int = 750  # room tone at the start of a chapter file (0.5-1 s)
+    tail: int = 2000  # room tone at the end of a chapter file (1-5 s)
+
+    def after(self, boundary: Boundary) -> int:
+        """Pause after a seam of this kind (the chapter end is the tail)."""
+        if boundary == Boundary.CHAPTER:
+            return self.tail
+        return int(getattr(self, boundary.label))
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """How chapter audio is assembled and delivered (recipe `output`)."""
+
+    formats: tuple[str, ...] = ("mp3", "m4b")  # also "wav", "flac"
+    sample_rate: int = 44100
+    channels: int = 1
+    loudness_lufs: float = -20.0
+    true_peak_db: float = -3.0
+    mp3_bitrate: str = "192k"  # CBR; ACX asks for >= 192 kbps
+    m4b_bitrate: str = "64k"
+    pauses: Pauses = field(default_factory=Pauses)
