@@ -204,6 +204,7 @@ class Plan:
     chapters: tuple[ChapterPlan, ...]
     cover: Cover | None = None
     removed_chars: dict[str, int] = field(default_factory=dict)  # per normalize rule
+    warnings: tuple[str, ...] = ()
 
     @property
     def active(self) -> tuple[ChapterPlan, ...]:

@@ -1,0 +1,157 @@
+"""The build orchestrator: it only strings the stages together and skips done work.
+
+plan → confirm the cost → synthesize (resumable) → stitch + package (incremental) →
+check → report.json. Each stage is a short function that returns early when its work is
+already on disk, so running the same build again is cheap and makes no requests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import BudgetError, UserError
+from pipeline.models import Plan
+from pipeline.plan import make_plan, plan_to_dict
+from pipeline.recipe import Recipe
+from pipeline.tts.base import Backend
+
+STATE_DIR = ".audiobook"
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """Which service to use. The key is kept out of repr, logs and reports."""
+
+    name: str
+    url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+
+
+def choose_backend(
+    backend: str | None, api_url: str | None, api_key_file: str | None,
+    env: Mapping[str, str] | None = None,
+) -> BackendChoice:
+    """--backend wins; else the vendor when a key is available, else the offline voice."""
+    from pipeline.tts.client import resolve_api_key, resolve_base_url
+
+    env = os.environ if env is None else env
+    key = resolve_api_key(env, Path(api_key_file) if api_key_file else None)
+    name = backend or ("audiocleaner" if key else "local")
+    if name == "audiocleaner" and not key:
+        raise UserError(
+            "the audiocleaner backend needs an API key: set AUDIOCLEANER_API_KEY or pass --api-key-file",
+            tip="Without a key, --backend local builds with the offline voice.",
+        )
+    url = resolve_base_url(env, api_url) if name == "audiocleaner" else None
+    return BackendChoice(name, url, key if name == "audiocleaner" else None)
+
+
+def open_backend(choice: BackendChoice, workers: int = 2) -> Backend:
+    if choice.name == "local":
+        from pipeline.tts.local import LocalBackend
+
+        return LocalBackend(workers=workers)
+    from pipeline.tts.client import AudioCleanerClient
+
+    assert choice.api_key is not None and choice.url is not None
+    return AudioCleanerClient(choice.api_key, choice.url)
+
+
+def state_dir(recipe: Recipe) -> Path:
+    return recipe.output_dir / STATE_DIR
+
+
+def cache_root(recipe: Recipe) -> Path:
+    return recipe.synthesis.cache_dir or (recipe.output_dir / "clips")
+
+
+def cached_keys(recipe: Recipe, plan: Plan) -> set[str]:
+    """Keys of the plan's jobs whose clip is already in the cache (free to rebuild)."""
+    from pipeline.synth.cache import ClipCache
+
+    root = cache_root(recipe)
+    if not root.is_dir():
+        return set()
+    cache = ClipCache(root)
+    return {job.key for job in plan.jobs if cache.path(job.key) is not None}
+
+
+@dataclass
+class BuildOptions:
+    yes: bool = False
+    max_credits: int | None = None
+    confirm: Callable[[str], bool] | None = None  # asks the user; None = cannot ask
+    progress: Any = None  # a pipeline.synth progress sink
+    skip_package: bool = False
+
+
+@dataclass
+class BuildResult:
+    plan: Plan
+    report: dict[str, Any]
+    report_path: Path
+    outputs: list[Path]
+
+
+def confirm_cost(plan: Plan, to_spend: int, recipe: Recipe, options: BuildOptions) -> None:
+    """Refuse or ask before a paid build that exceeds the user's limits."""
+    if plan.backend == "local":
+        return
+    if options.max_credits is not None and to_spend > options.max_credits:
+        raise BudgetError(f"this build needs {to_spend:,} credits, more than --max-credits {options.max_credits:,}")
+    if options.yes or to_spend <= recipe.synthesis.confirm_above:
+        return
+    question = f"Spend {to_spend:,} credits on '{plan.title}'?"
+    if options.confirm is None:
+        raise BudgetError(f"{question} Not confirmed: run with --yes (no terminal to ask on)")
+    if not options.confirm(question):
+        raise BudgetError("cancelled: nothing was spent")
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """A report that exists is complete: write a temp file, then rename it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.stages[name] = round(self.stages.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+def build(recipe: Recipe, choice: BackendChoice, options: BuildOptions) -> BuildResult:
+    """Run every stage; raises the pipeline's errors (the CLI maps them to exit codes)."""
+    from pipeline.build_stages import package_stage, synth_stage
+
+    timer = _Timer()
+    plan = timer.run("plan", lambda: make_plan(recipe, choice.name))
+    cached = cached_keys(recipe, plan)
+    to_spend = sum(j.credits for j in plan.jobs if j.key not in cached)
+    confirm_cost(plan, to_spend, recipe, options)
+    report: dict[str, Any] = {"plan": plan_to_dict(plan, cached)["totals"], "backend": choice.name}
+    report_path = recipe.output_dir / "report.json"
+    try:
+        report["synthesis"] = timer.run("synthesize", lambda: synth_stage(recipe, plan, choice, options))
+        outputs: list[Path] = []
+        if not options.skip_package:
+            packaged = timer.run("package", lambda: package_stage(recipe, plan))
+            report["package"], outputs = packaged
+    finally:
+        report["wall_seconds"] = timer.stages
+        write_json_atomic(report_path, report)
+    return BuildResult(plan, report, report_path, outputs)

@@ -1,0 +1,38 @@
+"""Options shared by several commands, as decorators (one definition, one help text)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from pipeline.recipe import Recipe, load_recipe
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+recipe_argument = click.argument("recipe_path", metavar="RECIPE_OR_BOOK", type=click.Path(dir_okay=False))
+
+
+def backend_options(func: F) -> F:
+    """--backend / --api-url / --api-key-file, resolved by pipeline.build.choose_backend."""
+    func = click.option(
+        "--api-key-file", type=click.Path(dir_okay=False),
+        help="Read the API key from this file instead of AUDIOCLEANER_API_KEY.",
+    )(func)
+    func = click.option(
+        "--api-url", metavar="URL",
+        help="Service base URL (default $AUDIOCLEANER_API_URL, else https://audiocleaner.ai/); "
+        "e.g. an `audiobook emulator` on http://127.0.0.1:PORT.",
+    )(func)
+    func = click.option(
+        "--backend", type=click.Choice(["audiocleaner", "local"]),
+        help="audiocleaner (needs a key) or local (offline eSpeak NG voice). "
+        "Default: audiocleaner when a key is set, else local.",
+    )(func)
+    return func
+
+
+def load_recipe_with_overrides(path: str, **overrides: Any) -> Recipe:
+    """Load the recipe (or bare book) and apply command-line overrides that were given."""
+    return load_recipe(path).with_overrides(**overrides)

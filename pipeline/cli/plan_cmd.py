@@ -1,0 +1,87 @@
+"""`audiobook plan`: the exact credit cost, chapter by chapter, before spending anything."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.cli.options import backend_options, load_recipe_with_overrides, recipe_argument
+from pipeline.models import EMOTIONS, Plan
+from pipeline.plan import make_plan, plan_to_dict
+
+EMOTION_NAMES = {v: k for k, v in EMOTIONS.items()}
+
+
+@click.command()
+@recipe_argument
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (shape in README).")
+@click.option("--segments", is_flag=True, help="Print every segment as a JSON line instead of the table.")
+@click.option("--max-chars", type=click.IntRange(1, 100_000), help="Override the recipe's longest segment.")
+@click.option("--cuts", type=click.Choice(["clause", "word"]), help="Override where segments may be cut.")
+@backend_options
+def plan(recipe_path: str, as_json: bool, segments: bool, max_chars: int | None, cuts: str | None,
+         backend: str | None, api_url: str | None, api_key_file: str | None) -> None:
+    """Show what building RECIPE_OR_BOOK will cost, without any network.
+
+    Credits are exact: ceil(characters / 100) per request, summed over the segments.
+    `min_credits` is the floor ceil(chapter characters / 100); efficiency is
+    min_credits / credits. Clips already in the cache are counted as free.
+    """
+    from pipeline.build import cached_keys, choose_backend
+
+    recipe = load_recipe_with_overrides(recipe_path, max_chars=max_chars, cuts=cuts)
+    choice = choose_backend(backend, api_url, api_key_file)
+    result = make_plan(recipe, choice.name)
+    cached = cached_keys(recipe, result)
+    if segments:
+        _print_segments(result)
+    elif as_json:
+        click.echo(json.dumps(plan_to_dict(result, cached), ensure_ascii=False, indent=2))
+    else:
+        _print_table(result, plan_to_dict(result, cached))
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+
+
+def _print_segments(result: Plan) -> None:
+    for job in result.jobs:
+        row = {**asdict(job.segment), "boundary_after": job.segment.boundary_after.label,
+               "chars": len(job.segment.text), "credits": job.credits, "key": job.key,
+               "voice_id": job.voice.voice_id, "language": job.voice.language}
+        sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _print_table(result: Plan, data: dict) -> None:
+    console = Console()
+    table = Table(title=f"{result.title} — {result.language}, backend {result.backend}")
+    for col, justify in (("#", "right"), ("title", "left"), ("chars", "right"), ("segs", "right"),
+                         ("credits", "right"), ("floor", "right"), ("cached", "right"), ("voice", "right"),
+                         ("emotion", "left"), ("speed", "right"), ("rule", "left")):
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in data["chapters"]:
+        style = "dim" if row["skipped"] else None
+        table.add_row(
+            str(row["index"]), _short(row["title"]), f"{row['chars']:,}", str(row["segments"]),
+            f"{row['credits']:,}" if not row["skipped"] else row.get("skip_reason", "skipped"),
+            f"{row['min_credits']:,}", str(row.get("cached_segments", 0)), str(row["voice_id"]),
+            EMOTION_NAMES.get(row["emotion"], str(row["emotion"])), str(row["speed"]), row["rule"], style=style,
+        )
+    console.print(table)
+    t = data["totals"]
+    console.print(
+        f"Total: {t['chars']:,} characters in {t['segments']:,} segments = [bold]{t['credits']:,} credits[/bold] "
+        f"(floor {t['min_credits']:,}, efficiency {t['efficiency']:.1%}); "
+        f"{t.get('cached_segments', 0):,} segments cached, {t.get('credits_to_spend', t['credits']):,} credits to spend."
+    )
+    removed = {k: v for k, v in data["removed_chars"].items() if v}
+    if removed:
+        console.print("Billed characters removed by normalization: " + ", ".join(f"{k} {v:,}" for k, v in removed.items()))
+
+
+def _short(title: str, width: int = 48) -> str:
+    return title if len(title) <= width else title[: width - 1] + "…"

@@ -1,0 +1,211 @@
+"""Plan a build: book → spoken text → segments → jobs with voices and exact credits.
+
+Pure: same recipe and book give the same plan, with no network and no clock. This is
+all `audiobook plan` runs, so a user sees the exact cost before spending anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, replace
+
+from pipeline.errors import RecipeError
+from pipeline.ingest import load_book
+from pipeline.models import (
+    Book, Chapter, ChapterPlan, Job, Plan, TTSRequest, Voice, content_key,
+)
+from pipeline.recipe import Recipe
+from pipeline.text.language import detect_language, vendor_language
+from pipeline.text.normalize import normalize_chapter, normalize_text
+from pipeline.text.segment import credits_for, segment_chapter
+from pipeline.text.sentences import SentenceSplitter, chapter_sentences, chapter_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Assigned:
+    """A chapter with its normalized text, voice, rule and skip decision."""
+
+    chapter: Chapter
+    voice: Voice | None
+    rule: str
+    skip_reason: str
+
+
+def make_plan(recipe: Recipe, backend: str, book: Book | None = None) -> Plan:
+    """Everything before the network. `backend` is part of every clip's content key."""
+    book = book or load_book(recipe.book, recipe.ingest)
+    removed: Counter[str] = Counter()
+    book_language = recipe.language or vendor_language(book.meta.language) or _guess_language(book)
+    assigned = [_assign(recipe, backend, _normalized(recipe, ch, removed), book_language) for ch in book.chapters]
+    splitters = _train_splitters(assigned)
+    chapters = tuple(_plan_chapter(recipe, backend, a, splitters) for a in assigned)
+    warnings = list(recipe.warnings) + _rule_warnings(recipe, book) + _voice_warnings(recipe, chapters)
+    title = recipe.title or normalize_text(book.meta.title, recipe.normalize, Counter()) or recipe.book.stem
+    return Plan(
+        title=title,
+        authors=recipe.authors if recipe.authors is not None else book.meta.authors,
+        language=book_language,
+        backend=backend,
+        chapters=chapters,
+        cover=book.cover,
+        removed_chars=dict(removed),
+        warnings=tuple(warnings),
+    )
+
+
+def _rule_warnings(recipe: Recipe, book: Book) -> list[str]:
+    where = recipe.source.name if recipe.source else "recipe"
+    return [
+        f"{where}:{rule.line}: chapters: {rule.label} matches no chapter"
+        for rule in recipe.chapters
+        if not any(rule.matches(ch.index, ch.title) for ch in book.chapters)
+    ]
+
+
+def _voice_warnings(recipe: Recipe, chapters: tuple[ChapterPlan, ...]) -> list[str]:
+    """With a voice library named, every voice must exist and speak the language."""
+    if recipe.voices is None:
+        return []
+    from pipeline.tts.voices import check_voice, load_voice_library
+
+    library = load_voice_library(recipe.voices)
+    warnings: list[str] = []
+    seen: set[Voice] = set()
+    for c in chapters:
+        if c.skipped or c.voice in seen:
+            continue
+        seen.add(c.voice)
+        warnings += check_voice(library, c.voice.voice_id, c.voice.language, c.voice.emotion)
+    return warnings
+
+
+def _normalized(recipe: Recipe, chapter: Chapter, removed: Counter[str]) -> Chapter:
+    normalized, counts = normalize_chapter(chapter, recipe.normalize)
+    removed.update(counts)
+    if not recipe.speak_titles:
+        blocks = list(normalized.blocks)
+        while blocks and blocks[0].kind == "heading":
+            removed["titles_not_spoken"] += len(blocks.pop(0).text)
+        normalized = replace(normalized, blocks=tuple(blocks))
+    return normalized
+
+
+def _guess_language(book: Book) -> str:
+    sample = " ".join(b.text for ch in book.chapters if ch.matter == "body" for b in ch.blocks[:50])
+    return detect_language(sample)
+
+
+def _assign(recipe: Recipe, backend: str, chapter: Chapter, book_language: str) -> _Assigned:
+    voice_id, emotion, speed, language = recipe.voice, recipe.emotion, recipe.speed, book_language
+    rule_label, skip = "default", None
+    for rule in recipe.chapters:
+        if not rule.matches(chapter.index, chapter.title):
+            continue
+        rule_label = rule.label
+        voice_id = rule.voice if rule.voice is not None else voice_id
+        emotion = rule.emotion if rule.emotion is not None else emotion
+        speed = rule.speed if rule.speed is not None else speed
+        language = rule.language or language
+        skip = rule.skip if rule.skip is not None else skip
+    reason = ""
+    if skip:
+        reason = f"skipped by {rule_label}"
+    elif skip is None and chapter.matter != "body" and not recipe.ingest.include_matter:
+        reason = f"{chapter.matter} matter"
+    elif not any(b.text for b in chapter.blocks):
+        reason = "no spoken text"
+    voice = Voice(_voice_id(recipe, backend, voice_id, language), emotion, speed, language)
+    return _Assigned(chapter, voice, rule_label, reason)
+
+
+def _voice_id(recipe: Recipe, backend: str, voice_id: int | None, language: str) -> int:
+    if voice_id is not None:
+        return voice_id
+    if recipe.voices is not None:
+        from pipeline.tts.voices import load_voice_library
+
+        candidates = load_voice_library(recipe.voices).for_language(language)
+        if candidates:
+            return candidates[0].id
+    if backend == "local":
+        from pipeline.tts.local import default_local_voice
+
+        return default_local_voice(language)
+    raise RecipeError(
+        f"no voice for language '{language}': set `voice:` in the recipe "
+        "(list the account's voices with `audiobook voices VOICES.json`)"
+    )
+
+
+def _train_splitters(assigned: list[_Assigned]) -> dict[str, SentenceSplitter]:
+    """One Punkt model per language, trained on the text that will be spoken."""
+    texts: dict[str, list[str]] = {}
+    for a in assigned:
+        if not a.skip_reason and a.voice is not None:
+            texts.setdefault(a.voice.language, []).extend(b.text for b in a.chapter.blocks if b.text)
+    return {lang: SentenceSplitter.train(parts, lang) for lang, parts in texts.items()}
+
+
+def _plan_chapter(recipe: Recipe, backend: str, a: _Assigned, splitters: dict[str, SentenceSplitter]) -> ChapterPlan:
+    voice = a.voice
+    assert voice is not None
+    title = a.chapter.title
+    if a.skip_reason:
+        text = chapter_text(a.chapter, voice.language) if a.chapter.blocks else ""
+        return ChapterPlan(a.chapter.index, title, len(text), 0, 0, voice, a.rule, True, a.skip_reason)
+    sentences = chapter_sentences(a.chapter, splitters[voice.language], voice.language)
+    segments = segment_chapter(
+        sentences, a.chapter.index, voice.language,
+        max_chars=recipe.max_chars, billing_unit=recipe.billing_unit, cuts=recipe.cuts,
+    )
+    jobs = tuple(
+        Job(seg, voice, content_key(TTSRequest(seg.text, voice), backend), credits_for(len(seg.text), recipe.billing_unit))
+        for seg in segments
+    )
+    chars = len(chapter_text(a.chapter, voice.language))
+    return ChapterPlan(
+        index=a.chapter.index, title=title, chars=chars,
+        credits=sum(j.credits for j in jobs), min_credits=credits_for(chars, recipe.billing_unit),
+        voice=voice, rule=a.rule, skipped=False, jobs=jobs,
+    )
+
+
+def plan_to_dict(plan: Plan, cached: set[str] | None = None) -> dict[str, object]:
+    """The `plan --json` shape (documented in the README)."""
+    chapters = []
+    for c in plan.chapters:
+        row: dict[str, object] = {
+            "index": c.index, "title": c.title, "chars": c.chars, "segments": len(c.jobs),
+            "credits": c.credits, "min_credits": c.min_credits, "voice_id": c.voice.voice_id,
+            "emotion": c.voice.emotion, "speed": _num(c.voice.speed), "language": c.voice.language,
+            "skipped": c.skipped, "rule": c.rule,
+        }
+        if c.skipped:
+            row["skip_reason"] = c.skip_reason
+        if cached is not None:
+            row["cached_segments"] = sum(1 for j in c.jobs if j.key in cached)
+            row["credits_to_spend"] = sum(j.credits for j in c.jobs if j.key not in cached)
+        chapters.append(row)
+    active = plan.active
+    totals: dict[str, object] = {
+        "chars": sum(c.chars for c in active), "segments": sum(len(c.jobs) for c in active),
+        "credits": plan.credits, "min_credits": sum(c.min_credits for c in active),
+    }
+    totals["efficiency"] = round(totals["min_credits"] / plan.credits, 4) if plan.credits else 1.0  # type: ignore[operator]
+    if cached is not None:
+        totals["cached_segments"] = sum(r["cached_segments"] for r in chapters)  # type: ignore[misc]
+        totals["credits_to_spend"] = sum(r["credits_to_spend"] for r in chapters)  # type: ignore[misc]
+    return {
+        "book": {"title": plan.title, "authors": list(plan.authors), "language": plan.language},
+        "backend": plan.backend,
+        "chapters": chapters,
+        "totals": totals,
+        "removed_chars": dict(sorted(plan.removed_chars.items())),
+    }
+
+
+def _num(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x

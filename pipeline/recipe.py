@@ -1,0 +1,287 @@
+"""The YAML recipe: which book, which voice per chapter, how to cut, what to deliver.
+
+The whole recipe is validated before any work; each message names the file, the line
+and the key path. A bare book path works wherever a recipe does (`Recipe.for_book`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from pipeline.errors import RecipeError
+from pipeline.ingest import EPUB_SUFFIXES, MARKDOWN_SUFFIXES, IngestOptions
+from pipeline.models import EMOTIONS, VENDOR_LANGUAGES, AudioSettings, Pauses
+from pipeline.recipe_rules import ChapterRule, parse_rules
+from pipeline.text.normalize import LexiconEntry, NormalizeOptions
+from pipeline.yamlsrc import LineDict, Where, at, get_bool, get_float, get_int, get_list, get_str, load_yaml, mapping
+
+VENDOR_SPEEDS = (0.5, 1.0, 2.0)
+TOP_KEYS = (
+    "book", "title", "author", "language", "voice", "emotion", "speed", "allow_any_speed",
+    "max_chars", "billing_unit", "cuts", "include_matter", "speak_titles", "strip_quotes",
+    "voices", "markdown", "chapters", "lexicon", "pauses", "output", "synthesis",
+)
+
+
+@dataclass(frozen=True)
+class SynthesisSettings:
+    max_open: int = 8
+    rate_limit: float = 10.0
+    failed_retries: int = 2
+    recreate_expired: bool = True
+    confirm_above: int = 2000  # ask before spending more credits than this
+    cache_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    book: Path
+    source: Path | None = None  # the recipe file; None for a bare book path
+    title: str | None = None
+    authors: tuple[str, ...] | None = None
+    language: str | None = None
+    voice: int | None = None
+    emotion: int = 0
+    speed: float = 1.0
+    allow_any_speed: bool = False
+    max_chars: int = 500
+    billing_unit: int = 100
+    cuts: Literal["clause", "word"] = "clause"
+    speak_titles: bool = True
+    voices: Path | None = None
+    ingest: IngestOptions = field(default_factory=IngestOptions)
+    normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
+    chapters: tuple[ChapterRule, ...] = ()
+    audio: AudioSettings = field(default_factory=AudioSettings)
+    output: Path | None = None
+    synthesis: SynthesisSettings = field(default_factory=SynthesisSettings)
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def for_book(cls, book: Path) -> Recipe:
+        return cls(book=book)
+
+    @property
+    def output_dir(self) -> Path:
+        """Where the build writes: the recipe's `output.directory`, else next to the book."""
+        if self.output is not None:
+            return self.output
+        return Path.cwd() / f"{self.book.stem}-audiobook"
+
+    def with_overrides(self, **changes: Any) -> Recipe:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """A recipe file, or a bare book path (then every setting is a default)."""
+    p = Path(path)
+    if p.suffix.lower() in EPUB_SUFFIXES + MARKDOWN_SUFFIXES:
+        if not p.is_file():
+            raise RecipeError(f"{p}: book file not found")
+        return Recipe.for_book(p.resolve())
+    if p.suffix.lower() not in (".yaml", ".yml"):
+        raise RecipeError(f"{p}: expected a recipe (.yaml) or a book (.epub, .md)")
+    data = load_yaml(p)
+    where = Where(p, "", 1)
+    if data is None:
+        raise where.error("the recipe is empty; it needs at least `book:`")
+    top = mapping(data, where, TOP_KEYS)
+    return _parse(top, where)
+
+
+def _parse(top: LineDict, where: Where) -> Recipe:
+    if "book" not in top:
+        raise where.child("book", top.line).error("missing required key (the EPUB or Markdown file to read)")
+    base = where.file.resolve().parent
+    book = _existing_file(top["book"], at(top, "book", where), base)
+    fields: dict[str, Any] = {"book": book, "source": where.file.resolve()}
+    _parse_voice_keys(top, where, fields)
+    _parse_text_keys(top, where, fields)
+    if "voices" in top:
+        fields["voices"] = _existing_file(top["voices"], at(top, "voices", where), base)
+    if "markdown" in top:
+        fields["ingest"] = _parse_markdown(top, where, fields.get("include_matter", False))
+    elif "include_matter" in fields:
+        fields["ingest"] = IngestOptions(include_matter=fields["include_matter"])
+    fields.pop("include_matter", None)
+    if "chapters" in top:
+        w = at(top, "chapters", where)
+        fields["chapters"] = parse_rules(get_list(top["chapters"], w), w, fields["allow_any_speed"])
+    audio = AudioSettings()
+    if "pauses" in top:
+        audio = replace(audio, pauses=_parse_pauses(top["pauses"], at(top, "pauses", where)))
+    if "output" in top:
+        audio, fields["output"] = _parse_output(top["output"], at(top, "output", where), audio, base)
+    fields["audio"] = audio
+    if "synthesis" in top:
+        fields["synthesis"] = _parse_synthesis(top["synthesis"], at(top, "synthesis", where), base)
+    fields["warnings"] = tuple(where.warnings)
+    return Recipe(**fields)
+
+
+def _existing_file(value: Any, where: Where, base: Path) -> Path:
+    path = Path(get_str(value, where)).expanduser()
+    path = path if path.is_absolute() else (base / path)
+    if not path.is_file():
+        raise where.error(f"file not found: {path}")
+    return path.resolve()
+
+
+def _parse_voice_keys(top: LineDict, where: Where, fields: dict[str, Any]) -> None:
+    if "title" in top:
+        fields["title"] = get_str(top["title"], at(top, "title", where))
+    if "author" in top:
+        value, w = top["author"], at(top, "author", where)
+        items = get_list(value, w) if isinstance(value, list) else [value]
+        fields["authors"] = tuple(get_str(a, w) for a in items)
+    if "language" in top:
+        fields["language"] = parse_language(top["language"], at(top, "language", where))
+    if "voice" in top:
+        fields["voice"] = get_int(top["voice"], at(top, "voice", where), lo=0)
+    if "emotion" in top:
+        fields["emotion"] = parse_emotion(top["emotion"], at(top, "emotion", where))
+    allow_any = get_bool(top["allow_any_speed"], at(top, "allow_any_speed", where)) if "allow_any_speed" in top else False
+    fields["allow_any_speed"] = allow_any
+    if "speed" in top:
+        fields["speed"] = parse_speed(top["speed"], at(top, "speed", where), allow_any)
+
+
+def _parse_text_keys(top: LineDict, where: Where, fields: dict[str, Any]) -> None:
+    if "billing_unit" in top:
+        fields["billing_unit"] = get_int(top["billing_unit"], at(top, "billing_unit", where), lo=1, hi=100_000)
+    if "max_chars" in top:
+        unit = fields.get("billing_unit", 100)
+        fields["max_chars"] = get_int(top["max_chars"], at(top, "max_chars", where), lo=unit, hi=100_000)
+    if "cuts" in top:
+        fields["cuts"] = get_str(top["cuts"], at(top, "cuts", where), ("clause", "word"))
+    for key in ("include_matter", "speak_titles"):
+        if key in top:
+            fields[key] = get_bool(top[key], at(top, key, where))
+    strip_quotes = get_bool(top["strip_quotes"], at(top, "strip_quotes", where)) if "strip_quotes" in top else False
+    lexicon: tuple[LexiconEntry, ...] = ()
+    if "lexicon" in top:
+        lexicon = parse_lexicon(top["lexicon"], at(top, "lexicon", where))
+    fields["normalize"] = NormalizeOptions(lexicon=lexicon, strip_quotes=strip_quotes)
+
+
+def parse_language(value: Any, where: Where) -> str:
+    return get_str(value, where, VENDOR_LANGUAGES)
+
+
+def parse_emotion(value: Any, where: Where) -> int:
+    if isinstance(value, str) and not value.isdigit():
+        return EMOTIONS[get_str(value.lower(), where, EMOTIONS)]
+    return get_int(int(value) if isinstance(value, str) else value, where, lo=0, hi=8)
+
+
+def parse_speed(value: Any, where: Where, allow_any: bool) -> float:
+    speed = get_float(value, where, lo=0.1, hi=4.0)
+    if not allow_any and speed not in VENDOR_SPEEDS:
+        raise where.error(f"{value} is not a documented speed (0.5, 1, 2); set allow_any_speed: true to send it anyway")
+    return speed
+
+
+def parse_lexicon(value: Any, where: Where) -> tuple[LexiconEntry, ...]:
+    """`{word: say}` mapping, or a list of {match|regex: ..., say: ..., case_sensitive}."""
+    if isinstance(value, dict):
+        items = mapping(value, where, list(value))
+        return tuple(LexiconEntry(k, get_str(v, at(items, k, where))) for k, v in items.items())
+    entries = []
+    lst = get_list(value, where)
+    for i, item in enumerate(lst):
+        w = where.child(i, lst.item_lines[i])
+        d = mapping(item, w, ("match", "regex", "say", "case_sensitive"))
+        if ("match" in d) == ("regex" in d):
+            raise w.error("give exactly one of `match` (a whole word or phrase) or `regex`")
+        if "say" not in d:
+            raise w.child("say", d.line).error("missing required key (the replacement to speak)")
+        is_regex = "regex" in d
+        pattern = get_str(d["regex" if is_regex else "match"], at(d, "regex" if is_regex else "match", w))
+        if is_regex:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise at(d, "regex", w).error(f"invalid regular expression: {exc}") from None
+        say = d["say"] if d["say"] == "" else get_str(d["say"], at(d, "say", w))
+        case = get_bool(d["case_sensitive"], at(d, "case_sensitive", w)) if "case_sensitive" in d else False
+        entries.append(LexiconEntry(pattern, say, regex=is_regex, case_sensitive=case))
+    return tuple(entries)
+
+
+def _parse_markdown(top: LineDict, where: Where, include_matter: bool) -> IngestOptions:
+    w = at(top, "markdown", where)
+    d = mapping(top["markdown"], w, ("chapter_level", "code", "tables", "image_alt"))
+    opts: dict[str, Any] = {"include_matter": include_matter}
+    if "chapter_level" in d:
+        opts["chapter_level"] = get_int(d["chapter_level"], at(d, "chapter_level", w), lo=1, hi=6)
+    if "code" in d:
+        opts["code"] = get_str(d["code"], at(d, "code", w), ("skip", "read"))
+    if "tables" in d:
+        opts["tables"] = get_str(d["tables"], at(d, "tables", w), ("read", "skip"))
+    if "image_alt" in d:
+        opts["image_alt"] = get_bool(d["image_alt"], at(d, "image_alt", w))
+    return IngestOptions(**opts)
+
+
+def _parse_pauses(value: Any, where: Where) -> Pauses:
+    names = [f for f in Pauses.__dataclass_fields__]
+    d = mapping(value, where, names)
+    return Pauses(**{k: get_int(v, at(d, k, where), lo=0, hi=30_000) for k, v in d.items()})
+
+
+OUTPUT_KEYS = ("directory", "formats", "sample_rate", "channels", "loudness", "true_peak", "mp3_bitrate", "m4b_bitrate")
+FORMATS = ("mp3", "m4b", "wav", "flac")
+
+
+def _parse_output(value: Any, where: Where, audio: AudioSettings, base: Path) -> tuple[AudioSettings, Path | None]:
+    d = mapping(value, where, OUTPUT_KEYS)
+    out = None
+    if "directory" in d:
+        p = Path(get_str(d["directory"], at(d, "directory", where))).expanduser()
+        out = p if p.is_absolute() else base / p
+    changes: dict[str, Any] = {}
+    if "formats" in d:
+        w = at(d, "formats", where)
+        raw = [d["formats"]] if isinstance(d["formats"], str) else get_list(d["formats"], w)
+        formats = tuple(get_str(f, w.child(i), FORMATS) for i, f in enumerate(raw))
+        if not formats:
+            raise w.error("list at least one format (mp3, m4b, wav, flac)")
+        changes["formats"] = tuple(dict.fromkeys(formats))
+    if "sample_rate" in d:
+        changes["sample_rate"] = get_int(d["sample_rate"], at(d, "sample_rate", where), lo=8000, hi=96000)
+    if "channels" in d:
+        changes["channels"] = get_int(d["channels"], at(d, "channels", where), lo=1, hi=2)
+    if "loudness" in d:
+        changes["loudness_lufs"] = get_float(d["loudness"], at(d, "loudness", where), lo=-40, hi=-5)
+    if "true_peak" in d:
+        changes["true_peak_db"] = get_float(d["true_peak"], at(d, "true_peak", where), lo=-20, hi=0)
+    for key in ("mp3_bitrate", "m4b_bitrate"):
+        if key in d:
+            rate = get_str(d[key], at(d, key, where))
+            if not re.fullmatch(r"\d{2,3}k", rate):
+                raise at(d, key, where).error(f"'{rate}' is not a bitrate like 192k")
+            changes[key] = rate
+    return replace(audio, **changes), out
+
+
+def _parse_synthesis(value: Any, where: Where, base: Path) -> SynthesisSettings:
+    keys = ("max_open", "rate_limit", "failed_retries", "recreate_expired", "confirm_above", "cache_dir")
+    d = mapping(value, where, keys)
+    opts: dict[str, Any] = {}
+    if "max_open" in d:
+        opts["max_open"] = get_int(d["max_open"], at(d, "max_open", where), lo=1, hi=256)
+    if "rate_limit" in d:
+        opts["rate_limit"] = get_float(d["rate_limit"], at(d, "rate_limit", where), lo=0.1, hi=1000)
+    if "failed_retries" in d:
+        opts["failed_retries"] = get_int(d["failed_retries"], at(d, "failed_retries", where), lo=0, hi=10)
+    if "recreate_expired" in d:
+        opts["recreate_expired"] = get_bool(d["recreate_expired"], at(d, "recreate_expired", where))
+    if "confirm_above" in d:
+        opts["confirm_above"] = get_int(d["confirm_above"], at(d, "confirm_above", where), lo=0)
+    if "cache_dir" in d:
+        p = Path(get_str(d["cache_dir"], at(d, "cache_dir", where))).expanduser()
+        opts["cache_dir"] = p if p.is_absolute() else base / p
+    return SynthesisSettings(**opts)
