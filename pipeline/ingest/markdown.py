@@ -1,0 +1,158 @@
+"""Read a Markdown book into a `Book`: metadata, chapters from headings, spoken blocks.
+
+Chapters start at the shallowest heading level that occurs more than once, so a lone
+`# Title` line is the book's title and not a one-chapter book (Chekhov: 1 h1 + 18 h2
+→ h2 chapters; Hongloumeng: 1 h1 + 20 h3 → h3; pandoc's manual: 23 h1 → h1).
+YAML front matter gives metadata and is never spoken.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from markdown_it.token import Token
+
+from pipeline.errors import BookError
+from pipeline.ingest import IngestOptions
+from pipeline.ingest.md_blocks import Item, MdHeading, make_parser, walk_tokens
+from pipeline.models import Block, Book, BookMeta, Chapter
+
+FRONT_TITLE = "Front matter"
+_BINARY_PROBE = 8192
+
+
+def decode_markdown(path: Path, data: bytes) -> str:
+    """UTF-8 text (a BOM is dropped); binary or undecodable bytes → BookError."""
+    if b"\x00" in data[:_BINARY_PROBE]:
+        raise BookError(f"{path}: not a text file (binary data), cannot read it as Markdown")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BookError(
+            f"{path}: not valid UTF-8 at byte offset {exc.start} "
+            f"(byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+        ) from None
+
+
+def _front_matter(tokens: Sequence[Token]) -> dict[str, Any] | None:
+    """The YAML mapping at the top, {} when there is none, None when it is not YAML."""
+    if not tokens or tokens[0].type != "front_matter":
+        return {}
+    try:
+        data = yaml.safe_load(tokens[0].content)
+    except yaml.YAMLError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _authors(meta: dict[str, Any]) -> tuple[str, ...]:
+    value = meta.get("author", meta.get("authors"))
+    values = value if isinstance(value, list) else [value]
+    names = []
+    for v in values:
+        name = v.get("name") if isinstance(v, dict) else v
+        if name is not None and str(name).strip():
+            names.append(str(name).strip())
+    return tuple(names)
+
+
+def book_meta(meta: dict[str, Any], items: Sequence[Item], path: Path) -> BookMeta:
+    """Title: front matter, else the single h1, else the file name; language: front matter."""
+    title = str(meta.get("title") or "").strip()
+    if not title:
+        h1s = [it.text for it in items if isinstance(it, MdHeading) and it.level == 1]
+        title = h1s[0] if len(h1s) == 1 and h1s[0] else path.stem
+    lang = meta.get("lang", meta.get("language"))
+    language = str(lang).strip() if lang is not None and str(lang).strip() else None
+    return BookMeta(title=title, authors=_authors(meta), language=language)
+
+
+def chapter_level(items: Sequence[Item], override: int | None) -> int:
+    """The shallowest heading level used more than once (a lone h1 is the title)."""
+    if override is not None:
+        return override
+    counts = Counter(it.level for it in items if isinstance(it, MdHeading))
+    repeated = [level for level, n in counts.items() if n > 1]
+    if repeated:
+        return min(repeated)
+    below_title = [level for level in counts if level > 1]
+    return min(below_title) if below_title else 1
+
+
+def _as_blocks(items: Sequence[Item]) -> tuple[Block, ...]:
+    """Headings become heading blocks; empty blocks go; scene breaks only between text."""
+    out: list[Block] = []
+    for it in items:
+        block = Block("heading", it.text) if isinstance(it, MdHeading) else it
+        if block.kind == "scene_break":
+            if out and out[-1].kind not in ("scene_break", "heading"):
+                out.append(block)
+        elif block.text:
+            out.append(block)
+    while out and out[-1].kind == "scene_break":
+        out.pop()
+    return tuple(out)
+
+
+def _front_chapter(items: Sequence[Item]) -> Chapter | None:
+    """Text before the first chapter heading: kept as front matter unless only a title."""
+    h1 = next((it for it in items if isinstance(it, MdHeading) and it.level == 1 and it.text), None)
+    blocks = _as_blocks(items)
+    if all(b.kind == "heading" and h1 is not None and b.text == h1.text for b in blocks):
+        return None
+    line = next((it.line for it in items if isinstance(it, MdHeading)), 1)
+    return Chapter(0, h1.text if h1 else FRONT_TITLE, blocks, source=f"line {line}", matter="front")
+
+
+def group_chapters(items: Sequence[Item], level: int, book_title: str) -> list[Chapter]:
+    """Split the item stream at chapter headings (and shallower ones after the front).
+
+    A file without a heading at the chapter level is one body chapter named after the book.
+    """
+    heads = {i: it for i, it in enumerate(items) if isinstance(it, MdHeading) and it.level <= level}
+    first = next((i for i, it in heads.items() if it.level == level), None)
+    if first is None:
+        return [Chapter(0, book_title, _as_blocks(items), source="line 1")]
+    starts = [i for i in heads if i >= first]
+    front = _front_chapter(items[:first])
+    chapters = [front] if front is not None else []
+    for n, start in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else len(items)
+        head = heads[start]
+        title = head.text or f"Chapter {len(chapters) + 1}"
+        chapters.append(Chapter(0, title, _as_blocks(items[start:end]), source=f"line {head.line}"))
+    return chapters
+
+
+def _number(chapters: Sequence[Chapter]) -> tuple[Chapter, ...]:
+    return tuple(
+        Chapter(i, c.title, c.blocks, source=c.source, matter=c.matter) for i, c in enumerate(chapters, 1)
+    )
+
+
+def read_markdown(path: Path, options: IngestOptions) -> Book:
+    """Read a Markdown book. Unreadable or textless input raises BookError."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BookError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    text = decode_markdown(path, data)
+    tokens = make_parser().parse(text)
+    meta = _front_matter(tokens)
+    if meta is None:  # `---` text `---` that is not YAML metadata: rules around text
+        tokens, meta = make_parser(front_matter=False).parse(text), {}
+    items = walk_tokens(tokens, options)
+    book = book_meta(meta, items, path)
+    chapters = group_chapters(items, chapter_level(items, options.chapter_level), book.title)
+    if not any(b.text for c in chapters for b in c.blocks):
+        raise BookError(f"{path}: the Markdown file has no text to read")
+    return Book(
+        meta=book,
+        chapters=_number(chapters),
+        source=str(path),
+        format="markdown",
+    )
