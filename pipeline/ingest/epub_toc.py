@@ -1,0 +1,139 @@
+"""EPUB table of contents -> which spine file holds which chapters, and their titles.
+
+The reader's chapters are not the spine items: Poe puts ~53 poems in one file,
+Hamlet 5 acts with scenes as anchors, War and Peace one chapter per file titled only
+"I", "II"…  So the TOC (nav or NCX, as ebooklib reads it) is flattened, entries that
+are mere numbered sub-sections of an entry in the same file are folded into it
+(Sherlock's "I/II/III", Poe's stanzas), containers are replaced by their deepest
+entries (Hamlet's act -> scenes), and bare numerals get their parents' titles.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+ROMAN_RE = r"(?=[MDCLXVI])M{0,4}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
+LABELS = r"chapter|scene|act|part|book|stave|section|canto|volume|letter|fit|lesson"
+BARE_RE = re.compile(rf"^\s*(?:{ROMAN_RE}|\d+)\s*[.:]?\s*$", re.IGNORECASE)
+NUMBERED_RE = re.compile(rf"^\s*(?:{LABELS})\s+(?:{ROMAN_RE}|\d+)\s*[.:]?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TocEntry:
+    """One flattened TOC entry. `parent` is the index of its parent entry (or None)."""
+
+    index: int
+    title: str
+    path: str  # file name relative to the OPF directory, as ebooklib names items
+    anchor: str | None
+    parent: int | None
+    bare: bool  # its title is only a numeral, and so are its siblings'
+
+
+def split_href(href: str) -> tuple[str, str | None]:
+    path, _, frag = (href or "").partition("#")
+    return unquote(posixpath.normpath(path)) if path else "", unquote(frag) or None
+
+
+def flatten_toc(toc: object) -> list[TocEntry]:
+    """Depth-first list of entries from ebooklib's nested `book.toc`."""
+    entries: list[TocEntry] = []
+    _flatten(toc, None, entries)
+    return entries
+
+
+def _flatten(nodes: object, parent: int | None, out: list[TocEntry]) -> None:
+    items = list(nodes) if isinstance(nodes, (list, tuple)) else []
+    titles = [_node_title(n) for n in items]
+    # "I" is a numeral among "I, II, III" but a letter among "A, B, … I" (Devil's Dictionary).
+    numerals = sum(1 for t in titles if BARE_RE.match(t))
+    group_bare = numerals * 2 > len(titles)
+    for node, title in zip(items, titles):
+        head, kids = (node[0], node[1]) if isinstance(node, tuple) else (node, [])
+        path, anchor = split_href(getattr(head, "href", "") or "")
+        index = len(out)
+        out.append(TocEntry(index, title, path, anchor, parent, group_bare and bool(BARE_RE.match(title))))
+        if kids:
+            _flatten(kids, index, out)
+
+
+def _node_title(node: object) -> str:
+    head = node[0] if isinstance(node, tuple) else node
+    return " ".join(str(getattr(head, "title", "") or "").split())
+
+
+def resolve_paths(entries: list[TocEntry], names: set[str]) -> list[TocEntry]:
+    """Match entry paths to manifest names (NCX/nav hrefs can be relative elsewhere)."""
+    out = []
+    for e in entries:
+        path = e.path
+        if path and path not in names:
+            matches = [n for n in names if n.endswith("/" + path) or path.endswith("/" + n)]
+            path = matches[0] if len(matches) == 1 else path
+        out.append(TocEntry(e.index, e.title, path, e.anchor, e.parent, e.bare))
+    return out
+
+
+def chapter_entries(entries: list[TocEntry], path: str) -> list[TocEntry]:
+    """The entries of `path` that are chapters to a reader, in TOC order.
+
+    Numbered sub-sections whose parent lives in the same file stay inside it; an
+    entry with kept descendants in the same file is a container and gives way to them.
+    """
+    by_index = {e.index: e for e in entries}
+    mine = [e for e in entries if e.path == path]
+    kept = [e for e in mine if not (e.bare and e.parent is not None and by_index[e.parent].path == path)]
+    kept_ids = {e.index for e in kept}
+
+    def has_kept_descendant(entry: TocEntry) -> bool:
+        return any(_is_ancestor(entry.index, k, by_index) for k in kept_ids if k != entry.index)
+
+    deepest = [e for e in kept if not has_kept_descendant(e)]
+    seen: set[str | None] = set()
+    unique = []
+    for e in deepest:  # two entries for the same spot: keep the first
+        if e.anchor not in seen:
+            seen.add(e.anchor)
+            unique.append(e)
+    return unique
+
+
+def _is_ancestor(ancestor: int, index: int, by_index: dict[int, TocEntry]) -> bool:
+    parent = by_index[index].parent
+    while parent is not None:
+        if parent == ancestor:
+            return True
+        parent = by_index[parent].parent
+    return False
+
+
+def entry_title(entry: TocEntry, entries: list[TocEntry], book_title: str, language: str | None) -> str:
+    """The title a listener needs: "Book I, Part I: 1805 — Chapter I" for a bare "I"."""
+    own = entry.title
+    numbered = entry.bare or bool(NUMBERED_RE.match(own))
+    if entry.bare and (language or "en").lower().startswith("en"):
+        own = f"Chapter {own.strip().rstrip('.:')}"
+    if not numbered:
+        return entry.title
+    by_index = {e.index: e for e in entries}
+    chain: list[str] = []
+    parent = entry.parent
+    while parent is not None:
+        title = by_index[parent].title
+        if title and title.casefold() != book_title.casefold():
+            chain.append(title)
+        parent = by_index[parent].parent
+    if not chain:
+        return own
+    return ", ".join(reversed(chain)) + " — " + own
+
+
+def container_title(entries: list[TocEntry], path: str) -> str | None:
+    """Title of the file-level entry (no anchor) for `path`, if the TOC has one."""
+    for e in entries:
+        if e.path == path and e.anchor is None and e.title:
+            return e.title
+    return None

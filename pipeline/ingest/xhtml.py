@@ -1,0 +1,383 @@
+"""XHTML content document -> `Block`s, the EPUB reader's text layer.
+
+Walks one parsed spine document in reading order and emits what a narrator reads:
+headings, paragraphs, verse (lines joined with "\\n"), lists, tables (Hamlet's
+speech tables as persona + speech), definition lists and scene breaks. Furigana
+(`<rt>`/`<rp>`), note references and note bodies never reach the spoken text.
+Elements whose id is in `split_ids` start a new `Piece`, so one file holding
+several chapters (Poe's poems, Hamlet's scenes) can be cut at its TOC anchors.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from pipeline.errors import BookError
+from pipeline.models import Block, BlockKind
+
+EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+# Elements whose content is walked for further blocks.
+CONTAINERS = frozenset({
+    "body", "section", "article", "div", "main", "header", "footer", "hgroup", "figure",
+    "aside", "nav", "blockquote", "details", "summary", "address", "center", "li", "dd", "td", "th",
+})
+BLOCK_TAGS = CONTAINERS | HEADINGS | frozenset({
+    "p", "ul", "ol", "dl", "dt", "table", "tr", "tbody", "thead", "tfoot", "hr", "pre",
+    "figcaption", "caption", "img", "svg", "math",
+})
+SKIP_TAGS = frozenset({"head", "script", "style", "template", "rt", "rp", "svg", "audio", "video", "object"})
+NOTE_TYPES = frozenset({"footnote", "endnote", "rearnote", "note", "footnotes", "rearnotes"})
+NOTE_ROLES = frozenset({"doc-footnote", "doc-endnote", "doc-noteref", "doc-backlink"})
+REF_TYPES = frozenset({"noteref", "backlink", "pagebreak"})
+VERSE_TYPES = frozenset({"z3998:poem", "z3998:verse", "z3998:song", "z3998:lyrics", "z3998:hymn"})
+VERSE_CLASSES = frozenset({"verse", "poem", "poetry", "stanza", "song"})
+SCENE_BREAK_RE = re.compile(r"^[\s*⁂⁎∗·•~#§]+$")
+LINE_BREAK = "\x00"  # marks <br/> while gathering; source newlines are plain whitespace
+NOTE_MARK_RE = re.compile(r"^[\s\[\](){}0-9ivxlcdmIVXLCDM*†‡§¶#a-z,.-]{1,8}$")
+
+
+def local(tag: object) -> str:
+    """Tag name without namespace ('' for comments and processing instructions)."""
+    return tag.rpartition("}")[2].lower() if isinstance(tag, str) else ""
+
+
+def types_of(el: etree._Element) -> frozenset[str]:
+    """The element's epub:type tokens (namespaced or, after HTML parsing, literal)."""
+    value = el.get(EPUB_TYPE) or el.get("epub:type") or ""
+    return frozenset(value.split())
+
+
+def _classes(el: etree._Element) -> frozenset[str]:
+    return frozenset((el.get("class") or "").lower().split())
+
+
+def lang_of(el: etree._Element) -> str | None:
+    return el.get(XML_LANG) or el.get("lang") or None
+
+
+def parse_document(data: bytes, name: str) -> etree._Element:
+    """Parse a content document from BYTES (str input with a declaration fails in lxml)."""
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=True)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError:
+        root = None
+    if root is None or local(root.tag) != "html":
+        from lxml import html as lxml_html
+
+        try:
+            root = lxml_html.document_fromstring(data)
+        except (etree.ParserError, ValueError) as exc:
+            raise BookError(f"{name}: unreadable content document ({exc})") from exc
+    return root
+
+
+def is_note_reference(el: etree._Element) -> bool:
+    """noteref/backlink markers, and `<sup><a href=#…>1</a></sup>` / `<a href=#…><sup>1</sup></a>`."""
+    if types_of(el) & REF_TYPES or (el.get("role") or "") in NOTE_ROLES:
+        return True
+    name = local(el.tag)
+    if name == "sup":
+        links = [c for c in el if local(c.tag) == "a" and "#" in (c.get("href") or "")]
+        return bool(links) and bool(NOTE_MARK_RE.match("".join(el.itertext()) or "x"))
+    if name == "a" and "#" in (el.get("href") or ""):
+        has_sup = any(local(c.tag) == "sup" for c in el)
+        return has_sup and bool(NOTE_MARK_RE.match("".join(el.itertext()) or "x"))
+    return False
+
+
+def is_note_body(el: etree._Element) -> bool:
+    """Footnote/endnote bodies placed in the flow (asides), which are not read there."""
+    return bool(types_of(el) & NOTE_TYPES and local(el.tag) == "aside") or (el.get("role") or "") in {
+        "doc-footnote", "doc-endnote"}
+
+
+def gather(el: etree._Element, image_alt: bool = False, skip_lists: bool = False) -> str:
+    """Inline text of `el` with `<br/>` as "\\n"; lines whitespace-collapsed."""
+    parts: list[str] = []
+    _gather_into(el, parts, image_alt, skip_lists)
+    lines = (" ".join(line.split()) for line in "".join(parts).split(LINE_BREAK))
+    return "\n".join(line for line in lines if line)
+
+
+def _gather_into(el: etree._Element, parts: list[str], image_alt: bool, skip_lists: bool) -> None:
+    if el.text:
+        parts.append(el.text)
+    for child in el:
+        name = local(child.tag)
+        if not name:
+            pass
+        elif name == "br":
+            parts.append(LINE_BREAK)
+        elif name in SKIP_TAGS or is_note_reference(child) or is_note_body(child):
+            pass
+        elif name == "img":
+            if image_alt and child.get("alt", "").strip():
+                parts.append(f" {child.get('alt')} ")
+        elif skip_lists and name in {"ul", "ol"}:
+            pass
+        elif name in BLOCK_TAGS:
+            parts.append(" ")
+            _gather_into(child, parts, image_alt, skip_lists)
+            parts.append(" ")
+        else:
+            _gather_into(child, parts, image_alt, skip_lists)
+        if child.tail:
+            parts.append(child.tail)
+
+
+def heading_text(el: etree._Element) -> str:
+    """A heading's text on one line (no note digits, no furigana)."""
+    return " ".join(gather(el).split())
+
+
+@dataclass
+class Piece:
+    """A run of blocks; `anchor` is the id that started it (None for the file's start)."""
+
+    anchor: str | None
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class _Ctx:
+    lang: str | None
+    verse: bool = False
+    drama: bool = False
+
+
+class BlockWalker:
+    """Emit a document's blocks in reading order, cutting pieces at `split_ids`."""
+
+    def __init__(self, *, book_lang: str | None, tables: str = "read", image_alt: bool = False,
+                 split_ids: frozenset[str] = frozenset()) -> None:
+        self.book_primary = _primary(book_lang)
+        self.tables = tables
+        self.image_alt = image_alt
+        self.split_ids = split_ids
+        self.pieces: list[Piece] = [Piece(None)]
+
+    # --- output ---------------------------------------------------------------
+    def _emit(self, kind: BlockKind, text: str, ctx: _Ctx) -> None:
+        if kind == "scene_break":
+            blocks = self.pieces[-1].blocks
+            if blocks and blocks[-1].kind != "scene_break":
+                blocks.append(Block("scene_break", ""))
+            return
+        if not text:
+            return
+        lang = ctx.lang if ctx.lang and _primary(ctx.lang) != self.book_primary else None
+        self.pieces[-1].blocks.append(Block(kind, text, lang if self.book_primary else None))
+
+    def _maybe_split(self, el: etree._Element, deep: bool) -> None:
+        if not self.split_ids:
+            return
+        ids = [el.get("id")] if not deep else [e.get("id") for e in el.iter() if isinstance(e.tag, str)]
+        for ident in ids:
+            if ident and ident in self.split_ids and all(p.anchor != ident for p in self.pieces):
+                self.pieces.append(Piece(ident))
+                return
+
+    # --- walking ----------------------------------------------------------------
+    def run(self, root: etree._Element) -> list[Piece]:
+        body = next((e for e in root.iter() if local(e.tag) == "body"), root)
+        self.walk(body, _Ctx(lang_of(body) or lang_of(root)))
+        for piece in self.pieces:
+            while piece.blocks and piece.blocks[-1].kind == "scene_break":
+                piece.blocks.pop()
+        return self.pieces
+
+    def walk(self, el: etree._Element, ctx: _Ctx) -> None:
+        """Walk a container: block children become blocks, stray inline content a paragraph."""
+        self._maybe_split(el, deep=False)
+        stray = etree.Element("div")
+        stray.text = el.text
+        for child in el:
+            name = local(child.tag)
+            if name and (name in BLOCK_TAGS or name in SKIP_TAGS or is_note_body(child)):
+                self._paragraph(stray, ctx)
+                self.block(child, name, self._child_ctx(child, ctx))
+                stray = etree.Element("div")
+                stray.text = child.tail
+            elif name:
+                stray.append(copy.deepcopy(child))  # deepcopy keeps the tail
+            elif child.tail:  # a comment or PI: keep only its tail
+                if len(stray):
+                    stray[-1].tail = (stray[-1].tail or "") + child.tail
+                else:
+                    stray.text = (stray.text or "") + child.tail
+        self._paragraph(stray, ctx)
+
+    def _child_ctx(self, el: etree._Element, ctx: _Ctx) -> _Ctx:
+        types = types_of(el)
+        verse = ctx.verse or bool(types & VERSE_TYPES) or bool(_classes(el) & VERSE_CLASSES)
+        drama = ctx.drama or "z3998:drama" in types
+        return _Ctx(lang_of(el) or ctx.lang, verse, drama)
+
+    def block(self, el: etree._Element, name: str, ctx: _Ctx) -> None:
+        if name in SKIP_TAGS or is_note_body(el) or el.get("hidden") is not None:
+            return
+        if name in {"math"}:
+            self._emit("paragraph", gather(el), ctx)
+            return
+        self._maybe_split(el, deep=name not in CONTAINERS or name == "hgroup")
+        handler = getattr(self, f"_b_{name}", None)
+        if handler is not None:
+            handler(el, ctx)
+        elif name in HEADINGS:
+            self._emit("heading", heading_text(el), ctx)
+        elif name in CONTAINERS:
+            if name == "div" and not any(local(c.tag) in BLOCK_TAGS for c in el):
+                self._paragraph(el, ctx)
+            else:
+                self.walk(el, ctx)
+        else:  # p, pre, dt, figcaption, caption and friends
+            self._paragraph(el, ctx)
+
+    def _paragraph(self, el: etree._Element, ctx: _Ctx) -> None:
+        text = gather(el, self.image_alt)
+        if not text:
+            if "z3998:scene" in types_of(el) or local(el.tag) == "hr":
+                self._emit("scene_break", "", ctx)
+            return
+        if SCENE_BREAK_RE.match(text):
+            self._emit("scene_break", "", ctx)
+        elif "\n" in text or ctx.verse:
+            self._emit("verse", text, ctx)
+        else:
+            self._emit("paragraph", text, ctx)
+
+    # --- specific elements --------------------------------------------------------
+    def _b_hr(self, el: etree._Element, ctx: _Ctx) -> None:
+        self._emit("scene_break", "", ctx)
+
+    def _b_img(self, el: etree._Element, ctx: _Ctx) -> None:
+        if self.image_alt:
+            self._emit("paragraph", " ".join((el.get("alt") or "").split()), ctx)
+
+    def _b_hgroup(self, el: etree._Element, ctx: _Ctx) -> None:
+        for child in el:
+            if local(child.tag) in HEADINGS | {"p"}:
+                self._emit("heading", heading_text(child), self._child_ctx(child, ctx))
+
+    def _b_ul(self, el: etree._Element, ctx: _Ctx) -> None:
+        lines = _list_lines(el, self.image_alt)
+        self._emit("list", "\n".join(lines), ctx)
+
+    _b_ol = _b_ul
+
+    def _b_dl(self, el: etree._Element, ctx: _Ctx) -> None:
+        for child in el:
+            name = local(child.tag)
+            if name == "dt":
+                self._emit("paragraph", heading_text(child), self._child_ctx(child, ctx))
+            elif name == "dd":
+                self.walk(child, self._child_ctx(child, ctx))
+            elif name == "div":  # HTML allows dt/dd groups wrapped in div
+                self._b_dl(child, ctx)
+
+    def _b_table(self, el: etree._Element, ctx: _Ctx) -> None:
+        rows = [r for r in el.iter() if local(r.tag) == "tr"]
+        drama = ctx.drama or any("z3998:persona" in types_of(c) for r in rows for c in r)
+        if drama:
+            for row in rows:
+                self._drama_row(row, ctx)
+            return
+        if self.tables == "skip":
+            return
+        for cap in (c for c in el if local(c.tag) == "caption"):
+            self._paragraph(cap, ctx)
+        lines = []
+        for row in rows:
+            cells = [" ".join(gather(c, self.image_alt).split()) for c in row if local(c.tag) in {"td", "th"}]
+            line = ", ".join(c for c in cells if c)
+            if line:
+                lines.append(line)
+        self._emit("table", "\n".join(lines), ctx)
+
+    def _drama_row(self, row: etree._Element, ctx: _Ctx) -> None:
+        """A speech: the persona cell, then the speech cell's own blocks."""
+        self._maybe_split(row, deep=True)
+        for cell in row:
+            if local(cell.tag) not in {"td", "th"}:
+                continue
+            cctx = self._child_ctx(cell, ctx)
+            if "z3998:persona" in types_of(cell):
+                self._emit("paragraph", heading_text(cell), cctx)
+            elif any(local(c.tag) in BLOCK_TAGS for c in cell):
+                self.walk(cell, cctx)
+            else:
+                self._paragraph(cell, cctx)
+
+
+def _list_lines(el: etree._Element, image_alt: bool) -> list[str]:
+    """Items of a (nested) list, one line each; nested lists add their own lines."""
+    lines: list[str] = []
+    for item in el:
+        if local(item.tag) != "li":
+            continue
+        own = " ".join(gather(item, image_alt, skip_lists=True).split())
+        if own:
+            lines.append(own)
+        for sub in item.iter():
+            if sub is not item and local(sub.tag) in {"ul", "ol"} and _nearest_li(sub) is item:
+                lines.extend(_list_lines(sub, image_alt))
+    return lines
+
+
+def _nearest_li(el: etree._Element) -> etree._Element | None:
+    parent = el.getparent()
+    while parent is not None and local(parent.tag) != "li":
+        parent = parent.getparent()
+    return parent
+
+
+def _primary(lang: str | None) -> str | None:
+    return lang.replace("_", "-").split("-")[0].lower() if lang else None
+
+
+def document_blocks(root: etree._Element, *, book_lang: str | None, tables: str = "read",
+                    image_alt: bool = False, split_ids: frozenset[str] = frozenset()) -> list[Piece]:
+    """Blocks of one content document, cut into pieces at the ids in `split_ids`."""
+    walker = BlockWalker(book_lang=book_lang, tables=tables, image_alt=image_alt, split_ids=split_ids)
+    return walker.run(root)
+
+
+def structural_types(root: etree._Element) -> frozenset[str]:
+    """epub:type tokens of body and its wrapping sections (how front/back matter is marked).
+
+    Descends while an element's first child element is itself a section-like wrapper,
+    so `<body><section epub:type="backmatter"><section epub:type="colophon">` counts.
+    """
+    body = next((e for e in root.iter() if local(e.tag) == "body"), None)
+    found: set[str] = set()
+    el = body
+    while el is not None:
+        found |= types_of(el)
+        kids = [c for c in el if local(c.tag)]
+        el = kids[0] if kids and local(kids[0].tag) in {"section", "div", "article", "nav", "main"} else None
+    return frozenset(found)
+
+
+def first_heading(root: etree._Element) -> str | None:
+    for el in root.iter():
+        if local(el.tag) in HEADINGS:
+            text = heading_text(el)
+            if text:
+                return text
+    return None
+
+
+def head_title(root: etree._Element) -> str | None:
+    for el in root.iter():
+        if local(el.tag) == "title":
+            text = " ".join("".join(el.itertext()).split())
+            return text or None
+    return None
