@@ -82,15 +82,23 @@ def _voice_warnings(recipe: Recipe, chapters: tuple[ChapterPlan, ...]) -> list[s
     return warnings
 
 
+_SENTENCE_END = tuple(".!?…。！？؟۔:;")
+
+
 def _normalized(recipe: Recipe, chapter: Chapter, removed: Counter[str]) -> Chapter:
+    """Normalize, then make headings end like sentences so a voice pauses after them."""
     normalized, counts = normalize_chapter(chapter, recipe.normalize)
     removed.update(counts)
+    blocks = list(normalized.blocks)
     if not recipe.speak_titles:
-        blocks = list(normalized.blocks)
         while blocks and blocks[0].kind == "heading":
             removed["titles_not_spoken"] += len(blocks.pop(0).text)
-        normalized = replace(normalized, blocks=tuple(blocks))
-    return normalized
+    for i, block in enumerate(blocks):
+        if block.kind == "heading" and block.text and not block.text.rstrip("”’»)]」』）\"'").endswith(_SENTENCE_END):
+            stop = "。" if any("\u3000" <= ch <= "\u9fff" for ch in block.text) else "."
+            blocks[i] = replace(block, text=block.text + stop)
+            removed["title_stops"] -= 1
+    return replace(normalized, blocks=tuple(blocks))
 
 
 def _guess_language(book: Book) -> str:
@@ -131,7 +139,7 @@ def _voice_id(recipe: Recipe, backend: str, voice_id: int | None, language: str)
         if candidates:
             return candidates[0].id
     if backend == "local":
-        from pipeline.tts.local import default_local_voice
+        from pipeline.tts.local_voices import default_local_voice
 
         return default_local_voice(language)
     raise RecipeError(
