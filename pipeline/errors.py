@@ -220,3 +220,16 @@ def api_error(code: int, message: str) -> APIError:
     """Build the error for a non-success vendor `code` (message is the vendor's)."""
     cls = API_CODES.get(code, UnknownAPIError)
     return cls(f"Audio Cleaner API error {code}: {message or 'no message'}", code=code)
+
+
+# --- appended by the API client (download outcomes the scheduler tells apart) -----
+
+
+class OutputExpiredError(DownloadError):
+    """The output URL answered 403/404/410: poll the job again or re-create it."""
+
+    expired = True
+
+
+class CorruptDownloadError(DownloadError, BadAudioError):
+    """The file host sent a body that is truncated or not audio: fetch it again."""

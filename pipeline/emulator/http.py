@@ -1,0 +1,142 @@
+"""A minimal HTTP/1.1 server on asyncio streams.
+
+A framework would always answer: the emulator must also be able to close a
+connection without a response, or halfway through a body, or send a short body
+under an honest Content-Length. Owning the socket makes those faults exact.
+Keep-alive is supported (httpx pools connections); chunked request bodies are not
+(no client of ours sends them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+MAX_HEAD = 64 * 1024
+MAX_BODY = 4 * 1024 * 1024
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 410: "Gone",
+           411: "Length Required", 413: "Payload Too Large", 500: "Internal Server Error",
+           502: "Bad Gateway", 503: "Service Unavailable"}
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        """The parsed body, or None when it is not JSON."""
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+
+
+Drop = Literal["none", "before", "mid"]
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    delay: float = 0.0
+    drop: Drop = "none"  # close without answering, or after half the body
+    send_bytes: int | None = None  # send only this many body bytes (and declare that length)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, doc: Any, status: int = 200) -> Response:
+        return cls(status, json.dumps(doc, ensure_ascii=False).encode("utf-8"))
+
+    @classmethod
+    def text(cls, text: str, status: int, content_type: str = "text/plain; charset=utf-8") -> Response:
+        return cls(status, text.encode("utf-8"), content_type)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+async def _read_request(reader: asyncio.StreamReader) -> Request | None:
+    """The next request on the connection; None at a clean end of stream."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _version = lines[0].split(" ", 2)
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0") or 0)
+    if length < 0 or length > MAX_BODY:
+        raise ValueError("request body too large")
+    body = await reader.readexactly(length) if length else b""
+    return Request(method.upper(), urlsplit(target).path, headers, body)
+
+
+def _head(resp: Response, length: int, keep_alive: bool) -> bytes:
+    lines = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Status')}",
+             f"Content-Type: {resp.content_type}", f"Content-Length: {length}",
+             "Connection: " + ("keep-alive" if keep_alive else "close")]
+    lines += [f"{k}: {v}" for k, v in resp.headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def _answer(writer: asyncio.StreamWriter, resp: Response, keep_alive: bool) -> bool:
+    """Write one response; False when the connection must close afterwards."""
+    if resp.delay > 0:
+        await asyncio.sleep(resp.delay)
+    if resp.drop == "before":
+        return False
+    body = resp.body if resp.send_bytes is None else resp.body[: resp.send_bytes]
+    if resp.drop == "mid":
+        writer.write(_head(resp, len(body), True) + body[: len(body) // 2])
+        await writer.drain()
+        return False
+    writer.write(_head(resp, len(body), keep_alive) + body)
+    await writer.drain()
+    return keep_alive
+
+
+async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: Handler) -> None:
+    """Answer requests on one connection until it closes or a fault drops it."""
+    try:
+        while True:
+            try:
+                req = await _read_request(reader)
+            except (ValueError, asyncio.LimitOverrunError):
+                await _answer(writer, Response.text("bad request", 400), False)
+                return
+            if req is None:
+                return
+            try:
+                resp = await handler(req)
+            except Exception:  # a bug in the emulator: answer 500, keep serving
+                log.exception("emulator handler failed")
+                resp = Response.text("emulator error", 500)
+            keep_alive = req.headers.get("connection", "").lower() != "close"
+            if not await _answer(writer, resp, keep_alive):
+                return
+    except (ConnectionError, asyncio.IncompleteReadError):
+        return
+    finally:
+        writer.close()
+
+
+async def start_server(handler: Handler, host: str, port: int) -> asyncio.Server:
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await serve_connection(reader, writer, handler)
+
+    return await asyncio.start_server(on_connect, host, port, limit=MAX_HEAD)

@@ -1,0 +1,58 @@
+"""The `emulator` fixture: start real emulators on free loopback ports, stopped at test end.
+
+    def test_x(emulator):
+        em = emulator(rate_limit=2, faults={"drop": 0.5})
+        client = AudioCleanerClient(em.key, em.url)
+
+Defaults favour speed (tone audio, 20-50 ms tasks); pass audio="speech" for real speech.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pipeline.emulator import RunningEmulator, build_config, start_emulator
+
+TEST_DEFAULTS: dict[str, Any] = {"task_time": (0.02, 0.05), "audio": "tone", "workers": 4}
+
+
+@dataclass
+class Handle:
+    url: str
+    key: str  # the first configured key
+    running: RunningEmulator
+
+    def stats(self) -> dict[str, Any]:
+        return self.running.stats()
+
+    def topup(self, credits: int, key: str | None = None) -> int | None:
+        return self.running.topup(key or self.key, credits)
+
+    def reset(self) -> None:
+        self.running.reset()
+
+    def set_faults(self, **rates: float) -> None:
+        self.running.set_faults(rates)
+
+    def stop(self) -> None:
+        self.running.stop()
+
+
+@pytest.fixture
+def emulator() -> Iterator[Callable[..., Handle]]:
+    started: list[Handle] = []
+
+    def start(**overrides: Any) -> Handle:
+        config = build_config(**{**TEST_DEFAULTS, **overrides})
+        running = start_emulator(config)
+        handle = Handle(running.url, config.keys[0].key, running)
+        started.append(handle)
+        return handle
+
+    yield start
+    for handle in started:
+        handle.stop()
