@@ -1,0 +1,287 @@
+"""Credit-optimal segmentation of a chapter into requests.
+
+The vendor bills ceil(len/100) credits per request, so where the text is cut decides
+the bill. `segment_chapter` runs an exact dynamic programme over candidate cut points
+(sentence ends and stronger, verse lines, clause marks; word/character boundaries only
+where needed) minimising, lexicographically: credits, then weighted weak cuts, then
+the number of segments. `candidate_cuts` says where cuts may fall, `solve_cuts`
+is the DP.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pipeline.models import NO_SPACE_LANGUAGES, Boundary, Segment, Sentence, joiner_for
+
+# Secondary cost of a cut by kind (cuts at SENTENCE or stronger cost nothing).
+WEAK_WEIGHT: dict[Boundary, int] = {
+    Boundary.CHAR: 12,
+    Boundary.WORD: 6,
+    Boundary.CLAUSE: 2,
+    Boundary.LINE: 1,
+}
+# Lexicographic (credits, weak, segments) packed in one int: fast to compare.
+_CREDIT = 1 << 48
+_WEAK = 1 << 22
+_INF = 1 << 100
+
+
+# --- where a cut may fall ---------------------------------------------------------
+
+# Punctuation after which (or before which) a clause ends: a short pause is natural.
+_CLAUSE_AFTER = ",;:—–…!?)]}”’»›\"'」』）》〉】、，；：،؛"
+_CLAUSE_BEFORE = "([{“‘«‹\"「『（《〈【—–"
+# Never at the start of a segment (closing marks, CJK small kana and prolonged sound).
+_NO_START = "、。，．：；？！）」』”’》〉】〕…‥ー・,.;:?!)]}»›ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ"
+# Never at the end of a segment (opening marks).
+_NO_END = "「『（“‘《〈【〔([{«‹¿¡"
+_SPACE_CLAUSE_RE = re.compile(
+    rf"(?<=[{re.escape(_CLAUSE_AFTER)}]) (?=\S)|(?<=\S) (?=[{re.escape(_CLAUSE_BEFORE)}])"
+)
+_SPACE_WORD_RE = re.compile(r"(?<=\S) (?=\S)")
+_CJK_CLAUSE_RE = re.compile(
+    rf"(?<=[、，；：,;:」』）)》〉】”’])(?=[^\s{re.escape(_NO_START)}])"
+    rf"|(?<=[^\s{re.escape(_NO_END)}])(?=[「『（(《〈【“‘])"
+)
+_CHAR_RE = re.compile(rf"(?<=[^\s{re.escape(_NO_END)}])(?=[^\s{re.escape(_NO_START)}])")
+_GLUE = frozenset("\u200d\ufe0e\ufe0f\u034f")
+
+
+@dataclass(frozen=True)
+class CutTable:
+    """Candidate cuts of one chapter, sorted: a segment ending at cut i stops at
+    ends[i]; the next starts at starts[i] (after the joiner, if the seam has one).
+    Cut 0 is the chapter start, the last one the chapter end."""
+
+    ends: list[int]
+    starts: list[int]
+    kinds: list[Boundary]
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+
+def _grapheme_safe(text: str, j: int) -> bool:
+    """A cut before text[j] does not split a combining sequence, ZWJ or VS pair."""
+    ch = text[j]
+    return not (unicodedata.category(ch)[0] == "M" or ch in _GLUE or text[j - 1] in _GLUE)
+
+
+def _inner_cuts(text: str, cjk: bool, fine: bool) -> list[tuple[int, int, Boundary]]:
+    """(position, seam length, kind) of cuts inside one sentence, sorted."""
+    if cjk:
+        clause = {m.start() for m in _CJK_CLAUSE_RE.finditer(text)}
+        if not fine:
+            return [(p, 0, Boundary.CLAUSE) for p in sorted(clause)]
+        return [
+            (p, 0, Boundary.CLAUSE if p in clause else Boundary.CHAR)
+            for p in (m.start() for m in _CHAR_RE.finditer(text))
+            if p in clause or _grapheme_safe(text, p)
+        ]
+    clause = {m.start() for m in _SPACE_CLAUSE_RE.finditer(text)}
+    if not fine:
+        return [(p, 1, Boundary.CLAUSE) for p in sorted(clause)]
+    return [
+        (p, 1, Boundary.CLAUSE if p in clause else Boundary.WORD)
+        for p in (m.start() for m in _SPACE_WORD_RE.finditer(text))
+    ]
+
+
+def candidate_cuts(
+    sentences: Sequence[Sentence], language: str, max_chars: int, mode: Literal["clause", "word"]
+) -> CutTable:
+    """Every place the chapter may be cut, with its kind.
+
+    Sentence ends (and stronger) and clause marks always; word boundaries (CJK:
+    character boundaries) inside sentences longer than `max_chars`, or everywhere in
+    "word" mode; then, in any stretch still longer than `max_chars` with no cut,
+    character boundaries (grapheme-safe if possible) so that every text can be sent.
+    """
+    cjk = language in NO_SPACE_LANGUAGES
+    seam = 0 if cjk else 1
+    ends, starts, kinds = [0], [0], [Boundary.CHAPTER]
+    offset = 0
+    for sentence in sentences:
+        t = sentence.text
+        for pos, width, kind in _inner_cuts(t, cjk, mode == "word" or len(t) > max_chars):
+            ends.append(offset + pos)
+            starts.append(offset + pos + width)
+            kinds.append(kind)
+        offset += len(t)
+        ends.append(offset)
+        starts.append(offset + seam)
+        kinds.append(sentence.boundary_after)
+        offset += seam
+    starts[-1] = ends[-1]
+    kinds[-1] = Boundary.CHAPTER
+    table = CutTable(ends, starts, kinds)
+    text = joiner_for(language).join(s.text for s in sentences)
+    return _fill_gaps(table, text, max_chars)
+
+
+def _fill_gaps(table: CutTable, text: str, max_chars: int) -> CutTable:
+    """Add CHAR cuts inside stretches longer than max_chars that have no cut at all."""
+    extra: list[int] = []
+    for i in range(len(table) - 1):
+        lo, hi = table.starts[i], table.ends[i + 1]
+        if hi - lo > max_chars:
+            extra.extend(_gap_positions(text, lo, hi, max_chars))
+    if not extra:
+        return table
+    rows = sorted(
+        [(e, s, k) for e, s, k in zip(table.ends, table.starts, table.kinds)]
+        + [(p, p, Boundary.CHAR) for p in extra]
+    )
+    return CutTable([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+
+def _gap_positions(text: str, lo: int, hi: int, max_chars: int) -> list[int]:
+    """Character cuts in text[lo:hi]: grapheme-safe ones, else any non-space edge."""
+    tests = (
+        lambda j: _CHAR_RE.match(text, j) is not None and _grapheme_safe(text, j),
+        lambda j: not text[j].isspace() and not text[j - 1].isspace(),
+        lambda j: True,
+    )
+    for test in tests:
+        found = [j for j in range(lo + 1, hi) if test(j)]
+        bounds = [lo, *found, hi]
+        if all(b - a <= max_chars for a, b in zip(bounds, bounds[1:])):
+            return found
+    raise AssertionError("unreachable: every position is allowed by the last test")
+
+
+def credits_for(n_chars: int, billing_unit: int = 100) -> int:
+    """Credits the vendor bills for a text of `n_chars` code points (0 for none)."""
+    return -(-n_chars // billing_unit) if n_chars > 0 else 0
+
+
+def segment_chapter(
+    sentences: Sequence[Sentence],
+    chapter: int,
+    language: str,
+    max_chars: int = 500,
+    billing_unit: int = 100,
+    cuts: Literal["clause", "word"] = "clause",
+) -> tuple[Segment, ...]:
+    """The chapter's segments at the fewest credits (then fewest weak cuts, segments).
+
+    Joining the segments with the language's joiner (but "" after a CHAR cut, which
+    only happens inside a run with no other cut longer than `max_chars`) gives the
+    sentences' joined text back exactly.
+    """
+    if max_chars < 1 or billing_unit < 1:
+        raise ValueError("max_chars and billing_unit must be positive")
+    if not sentences:
+        return ()
+    joiner = joiner_for(language)
+    text = joiner.join(s.text for s in sentences)
+    table = candidate_cuts(sentences, language, max_chars, cuts)
+    path = solve_cuts(table, max_chars, billing_unit)
+    segments: list[Segment] = []
+    start = 0
+    for i in path:
+        segments.append(Segment(chapter, len(segments), text[start : table.ends[i]], table.kinds[i]))
+        start = table.starts[i]
+    result = tuple(segments)
+    _check(result, text, language, max_chars)
+    return result
+
+
+def join_segments(segments: Sequence[Segment], language: str) -> str:
+    """The chapter text back from its segments (the inverse of segment_chapter)."""
+    joiner = joiner_for(language)
+    parts: list[str] = []
+    for seg in segments:
+        parts.append(seg.text)
+        if seg.boundary_after != Boundary.CHAPTER:
+            parts.append("" if seg.boundary_after == Boundary.CHAR else joiner)
+    return "".join(parts)
+
+
+def _check(segments: tuple[Segment, ...], text: str, language: str, max_chars: int) -> None:
+    assert join_segments(segments, language) == text, "segmentation lost or added text"
+    for seg in segments:
+        assert 0 < len(seg.text) <= max_chars, f"segment of {len(seg.text)} chars"
+        assert seg.text[0].isspace() is False and seg.text[-1].isspace() is False, "segment edge whitespace"
+
+
+def solve_cuts(table: CutTable, max_chars: int, unit: int) -> list[int]:
+    """Indices of the chosen cuts (the last is the chapter end): an exact DP.
+
+    A segment from cut a to cut b spans text[starts[a]:ends[b]]. Its credits
+    ceil(len/unit) take at most K = ceil(max_chars/unit) values; for each the admissible
+    starts form a window of positions that only slides forward as b advances, so a
+    monotone deque per k gives the window minimum in amortized O(1): O(n·K) total,
+    exact for the packed (credits, weak, segments) cost.
+    """
+    m = len(table)
+    starts, ends = table.starts, table.ends
+    weights = {k: WEAK_WEIGHT.get(k, 0) * _WEAK + 1 for k in Boundary}
+    pen = [weights[k] for k in table.kinds]
+    cost, parent = [_INF] * m, [-1] * m
+    cost[0] = 0
+    n_buckets = -(-max_chars // unit)
+    windows: list[deque[int]] = [deque() for _ in range(n_buckets)]
+    pushed = [0] * n_buckets
+    for b in range(1, m):
+        eb = ends[b]
+        best, arg = _INF, -1
+        floor = eb - max_chars
+        for k in range(n_buckets):
+            # bucket k: starts in [lo, hi] give lengths in (k·unit, (k+1)·unit]: k+1 credits
+            hi = eb - k * unit - 1
+            lo = eb - (k + 1) * unit
+            if lo < floor:
+                lo = floor
+            dq = windows[k]
+            p = pushed[k]
+            while starts[p] <= hi:
+                if starts[p] >= lo:
+                    c = cost[p]
+                    while dq and cost[dq[-1]] >= c:
+                        dq.pop()
+                    dq.append(p)
+                p += 1
+            pushed[k] = p
+            while dq and starts[dq[0]] < lo:
+                dq.popleft()
+            if dq:
+                a = dq[0]
+                v = cost[a] + (k + 1) * _CREDIT
+                if v < best:
+                    best = v
+                    arg = a
+        if arg >= 0:
+            cost[b] = best + pen[b]
+            parent[b] = arg
+    return _backtrack(parent)
+
+
+def _backtrack(parent: list[int]) -> list[int]:
+    """The chosen cut indices, first to last, from the DP's parent links."""
+    b = len(parent) - 1
+    if b > 0 and parent[b] < 0:
+        raise AssertionError("no feasible segmentation (candidate cuts leave a gap)")
+    path: list[int] = []
+    while b > 0:
+        path.append(b)
+        b = parent[b]
+    path.reverse()
+    return path
+
+
+def plan_cost(table: CutTable, path: Sequence[int], unit: int) -> tuple[int, int, int]:
+    """(credits, weighted weak cuts, segments) of a path: for tests and reports."""
+    credits = weak = 0
+    start = 0
+    for i in path:
+        credits += credits_for(table.ends[i] - start, unit)
+        weak += WEAK_WEIGHT.get(table.kinds[i], 0)
+        start = table.starts[i]
+    return credits, weak, len(path)
