@@ -1,0 +1,278 @@
+"""The ONE ffmpeg wrapper: argv lists (no shell), debug logging, errors with ffmpeg's
+last stderr line. ffmpeg comes from imageio-ffmpeg; there is no ffprobe on these
+machines, so formats are sniffed from bytes and durations come from decoded samples.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from pipeline.audio.mp3frames import info_frame_count, scan_mp3
+from pipeline.errors import BadAudioError, FFmpegError
+
+log = logging.getLogger(__name__)
+
+BASE_ARGS: tuple[str, ...] = ("-hide_banner", "-nostdin", "-loglevel", "error")
+MIN_DURATION_S = 0.05  # anything shorter is not a usable clip
+ENCODERS: dict[str, tuple[str, ...]] = {
+    "mp3": ("-c:a", "libmp3lame", "-f", "mp3"),
+    "flac": ("-c:a", "flac", "-f", "flac"),
+    "m4a": ("-c:a", "aac", "-f", "ipod"),
+    "wav": ("-c:a", "pcm_s16le", "-f", "wav"),
+}
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """Path of the bundled ffmpeg binary (imported lazily: it probes the filesystem)."""
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-1] if lines else "no error output"
+
+
+def run_ffmpeg(
+    args: Sequence[str], *, input_bytes: bytes | None = None, timeout: float | None = None
+) -> bytes:
+    """Run ffmpeg with `args` (after the quiet base flags); return its stdout.
+
+    Raises FFmpegError carrying ffmpeg's last stderr line on a non-zero exit or timeout.
+    """
+    argv = [ffmpeg_exe(), *BASE_ARGS, *args]
+    log.debug("ffmpeg argv: %s", argv)
+    try:
+        proc = subprocess.run(
+            argv,
+            input=input_bytes,
+            stdin=None if input_bytes is not None else subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise FFmpegError(f"ffmpeg timed out after {timeout} s") from exc
+    except OSError as exc:
+        raise FFmpegError(f"cannot run ffmpeg: {exc.strerror or exc}") from exc
+    if proc.returncode != 0:
+        raise FFmpegError(f"ffmpeg exited {proc.returncode}: {_last_line(proc.stderr)}")
+    return proc.stdout
+
+
+def ffmpeg_info(path: Path) -> str:
+    """ffmpeg's stderr description of an input (streams, chapters, tags): our ffprobe."""
+    argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]
+    log.debug("ffmpeg argv: %s", argv)
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    return proc.stderr.decode("utf-8", "replace")
+
+
+# --- format sniffing -----------------------------------------------------------------
+
+
+def _is_mp3_sync(data: bytes, pos: int = 0) -> bool:
+    if len(data) < pos + 4 or data[pos] != 0xFF or (data[pos + 1] & 0xE0) != 0xE0:
+        return False
+    version, layer = (data[pos + 1] >> 3) & 3, (data[pos + 1] >> 1) & 3
+    bitrate_idx, sr_idx = data[pos + 2] >> 4, (data[pos + 2] >> 2) & 3
+    return version != 1 and layer != 0 and bitrate_idx not in (0, 15) and sr_idx != 3
+
+
+def detect_format(data: bytes) -> str | None:
+    """Container/codec of `data` from its magic bytes, never from a file name."""
+    head = data[:16]
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:3] == b"ID3":
+        return "mp3"
+    if head[4:8] == b"ftyp":
+        return "m4a"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
+        return "aac"  # ADTS: 12-bit sync, layer bits 00
+    if _is_mp3_sync(head):
+        return "mp3"
+    return None
+
+
+# --- decode ---------------------------------------------------------------------------
+
+
+def _wav_declared_bytes(data: bytes) -> int | None:
+    """Size of the RIFF `data` chunk as declared (None when streaming/unknown)."""
+    pos = 12
+    while pos + 8 <= len(data):
+        cid, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        if cid == b"data":
+            return None if size in (0, 0xFFFFFFFF) else size
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def _check_wav_complete(data: bytes) -> None:
+    declared = _wav_declared_bytes(data)
+    if declared is None:
+        return
+    start = data.find(b"data", 12) + 8
+    if len(data) - start < declared * 0.98:
+        raise BadAudioError(
+            f"truncated WAV: {len(data) - start} of {declared} declared data bytes present"
+        )
+
+
+def _flac_declared_seconds(data: bytes) -> float | None:
+    """Duration from the FLAC STREAMINFO block (None when unknown)."""
+    if len(data) < 8 + 34 or data[4] & 0x7F != 0:
+        return None
+    bits = int.from_bytes(data[8 + 10 : 8 + 18], "big")
+    rate, total = bits >> 44, bits & ((1 << 36) - 1)
+    return total / rate if rate and total else None
+
+
+def _check_mp3_complete(data: bytes) -> None:
+    """A cut-off MP3 ends mid-frame or short of its Info/Xing frame count."""
+    scan = scan_mp3(data)
+    if scan is None:
+        raise BadAudioError("MP3 signature but no MPEG audio frame")
+    declared = info_frame_count(data)
+    if scan.truncated or (declared is not None and scan.frames < declared * 0.98 - 1):
+        raise BadAudioError(
+            f"truncated MP3: {scan.frames} whole frames" + (f" of {declared} declared" if declared else "")
+        )
+
+
+def decode_to_pcm(source: bytes | Path, sample_rate: int = 44100, channels: int = 1) -> bytes:
+    """Any clip -> raw s16le PCM at `sample_rate`/`channels`.
+
+    Empty, truncated or non-audio input raises BadAudioError. Truncation is caught where
+    the header says how long the audio should be (WAV data size, MP3 Xing/Info frames).
+    """
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    if not data:
+        raise BadAudioError("empty audio file")
+    fmt = detect_format(data)
+    if fmt is None:
+        raise BadAudioError("not audio: unrecognised file signature")
+    if fmt == "wav":
+        _check_wav_complete(data)
+    elif fmt == "mp3":
+        _check_mp3_complete(data)
+    out_args = ["-vn", "-f", "s16le", "-acodec", "pcm_s16le", "-ac", str(channels), "-ar", str(sample_rate), "pipe:1"]
+    try:
+        if fmt == "m4a":  # the moov atom may sit at the end: needs a seekable input
+            pcm = _decode_via_file(data, source, out_args)
+        else:
+            pcm = run_ffmpeg(["-i", "pipe:0", *out_args], input_bytes=data)
+    except FFmpegError as exc:
+        raise BadAudioError(f"cannot decode {fmt} audio: {exc.message}") from exc
+    seconds = len(pcm) / (2 * channels * sample_rate)
+    declared = _flac_declared_seconds(data) if fmt == "flac" else None
+    if declared is not None and seconds < declared * 0.98:
+        raise BadAudioError(f"truncated FLAC: {seconds:.2f} s decoded of {declared:.2f} s declared")
+    if seconds < MIN_DURATION_S:
+        raise BadAudioError(f"{fmt} audio decodes to {seconds * 1000:.0f} ms: empty or truncated")
+    return pcm
+
+
+def _decode_via_file(data: bytes, source: bytes | Path, out_args: list[str]) -> bytes:
+    if isinstance(source, Path):
+        return run_ffmpeg(["-i", str(source), *out_args])
+    with tempfile.TemporaryDirectory(prefix="ab-dec-") as tmp:
+        path = Path(tmp) / "clip.m4a"
+        path.write_bytes(data)
+        return run_ffmpeg(["-i", str(path), *out_args])
+
+
+# --- encode ---------------------------------------------------------------------------
+
+
+def encode_args(fmt: str, bitrate: str | None) -> list[str]:
+    """Codec arguments for one output format (CBR for MP3: ACX requires it)."""
+    if fmt not in ENCODERS:
+        raise ValueError(f"unsupported output format {fmt!r}")
+    args = list(ENCODERS[fmt])
+    if bitrate and fmt in ("mp3", "m4a"):
+        args[2:2] = ["-b:a", bitrate]
+    return args
+
+
+def atomic_target(out: Path) -> Path:
+    """A temporary name beside `out` (same directory, so os.replace is atomic)."""
+    return out.with_name(f".{out.name}.{os.getpid()}.part")
+
+
+def wav_header(data_len: int, sample_rate: int, channels: int) -> bytes:
+    """The canonical 44-byte header of a 16-bit PCM WAV holding `data_len` bytes."""
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF", 36 + data_len, b"WAVE", b"fmt ", 16, 1, channels, sample_rate,
+        sample_rate * channels * 2, channels * 2, 16, b"data", data_len,
+    )
+
+
+def wav_bytes(pcm: bytes, sample_rate: int, channels: int) -> bytes:
+    """A complete WAV (ffmpeg writing to a pipe would leave the sizes unknown)."""
+    return wav_header(len(pcm), sample_rate, channels) + pcm
+
+
+def write_atomic(out: Path, data: bytes) -> None:
+    """Write bytes to a temp name beside `out`, fsync, then rename over it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = atomic_target(out)
+    try:
+        with open(part, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(part, out)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def encode_pcm(
+    pcm: bytes,
+    sample_rate: int,
+    channels: int,
+    fmt: str,
+    bitrate: str | None = None,
+    out: Path | None = None,
+) -> bytes | None:
+    """Encode raw s16le PCM. With `out`, write a temp file then rename; else return bytes.
+
+    Encoding goes through a seekable file so MP3 gets its LAME Info tag (gapless decode)
+    and M4A its moov atom.
+    """
+    if fmt == "wav":
+        data = wav_bytes(pcm, sample_rate, channels)
+        if out is None:
+            return data
+        write_atomic(out, data)
+        return None
+    in_args = ["-f", "s16le", "-ar", str(sample_rate), "-ac", str(channels), "-i", "pipe:0"]
+    codec = encode_args(fmt, bitrate)
+    if out is None:
+        with tempfile.TemporaryDirectory(prefix="ab-enc-") as tmp:
+            path = Path(tmp) / f"out.{fmt}"
+            run_ffmpeg([*in_args, *codec, "-y", str(path)], input_bytes=pcm)
+            return path.read_bytes()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = atomic_target(out)
+    try:
+        run_ffmpeg([*in_args, *codec, "-y", str(part)], input_bytes=pcm)
+        os.replace(part, out)
+    finally:
+        part.unlink(missing_ok=True)
+    return None
