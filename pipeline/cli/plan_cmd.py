@@ -58,18 +58,24 @@ def _print_segments(result: Plan) -> None:
 
 def _print_table(result: Plan, data: dict) -> None:
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
     table = Table(title=f"{result.title} — {result.language}, backend {result.backend}")
-    for col, justify in (("#", "right"), ("title", "left"), ("chars", "right"), ("segs", "right"),
-                         ("credits", "right"), ("floor", "right"), ("cached", "right"), ("voice", "right"),
-                         ("emotion", "left"), ("speed", "right"), ("rule", "left")):
-        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("title", overflow="fold", ratio=1, min_width=20)
+    for col in ("chars", "segs", "credits", "floor", "cached", "voice"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for col in ("emotion", "speed", "rule"):
+        table.add_column(col, no_wrap=True)
     for row in data["chapters"]:
-        style = "dim" if row["skipped"] else None
+        skipped = row["skipped"]
         table.add_row(
-            str(row["index"]), _short(row["title"]), f"{row['chars']:,}", str(row["segments"]),
-            f"{row['credits']:,}" if not row["skipped"] else row.get("skip_reason", "skipped"),
-            f"{row['min_credits']:,}", str(row.get("cached_segments", 0)), str(row["voice_id"]),
-            EMOTION_NAMES.get(row["emotion"], str(row["emotion"])), str(row["speed"]), row["rule"], style=style,
+            str(row["index"]), row["title"], f"{row['chars']:,}", str(row["segments"]),
+            "—" if skipped else f"{row['credits']:,}", f"{row['min_credits']:,}",
+            str(row.get("cached_segments", 0)), str(row["voice_id"]),
+            EMOTION_NAMES.get(row["emotion"], str(row["emotion"])), str(row["speed"]),
+            f"skipped: {row.get('skip_reason', '')}" if skipped else row["rule"],
+            style="dim" if skipped else None,
         )
     console.print(table)
     t = data["totals"]
@@ -78,10 +84,7 @@ def _print_table(result: Plan, data: dict) -> None:
         f"(floor {t['min_credits']:,}, efficiency {t['efficiency']:.1%}); "
         f"{t.get('cached_segments', 0):,} segments cached, {t.get('credits_to_spend', t['credits']):,} credits to spend."
     )
-    removed = {k: v for k, v in data["removed_chars"].items() if v}
-    if removed:
-        console.print("Billed characters removed by normalization: " + ", ".join(f"{k} {v:,}" for k, v in removed.items()))
-
-
-def _short(title: str, width: int = 48) -> str:
-    return title if len(title) <= width else title[: width - 1] + "…"
+    changed = {k: v for k, v in data["removed_chars"].items() if v}
+    if changed:
+        parts = [f"{k} {'removed' if v > 0 else 'added'} {abs(v):,}" for k, v in changed.items()]
+        console.print("Billed characters changed by normalization: " + ", ".join(parts))
