@@ -145,13 +145,31 @@ def build(recipe: Recipe, choice: BackendChoice, options: BuildOptions) -> Build
     confirm_cost(plan, to_spend, recipe, options)
     report: dict[str, Any] = {"plan": plan_to_dict(plan, cached)["totals"], "backend": choice.name}
     report_path = recipe.output_dir / "report.json"
+    outputs: list[Path] = []
     try:
         report["synthesis"] = timer.run("synthesize", lambda: synth_stage(recipe, plan, choice, options))
-        outputs: list[Path] = []
         if not options.skip_package:
-            packaged = timer.run("package", lambda: package_stage(recipe, plan))
-            report["package"], outputs = packaged
+            report["package"], outputs = timer.run("package", lambda: package_stage(recipe, plan))
+            report["check"] = report["package"].pop("check", None)
+    except BaseException as exc:
+        report["synthesis"] = getattr(exc, "report", report.get("synthesis"))
+        report["stopped"] = getattr(exc, "message", None) or type(exc).__name__
+        raise
     finally:
         report["wall_seconds"] = timer.stages
         write_json_atomic(report_path, report)
     return BuildResult(plan, report, report_path, outputs)
+
+
+def build_status(recipe: Recipe) -> dict[str, Any]:
+    """What the checkpoint store says about this build; no network, no lock taken."""
+    from pipeline.synth.store import Store
+
+    path = state_dir(recipe) / "state.sqlite"
+    if not path.is_file():
+        raise UserError(f"no build state in {recipe.output_dir} (run `audiobook build` first)")
+    store = Store.open(path, lock=False)
+    try:
+        return store.summary()
+    finally:
+        store.close()

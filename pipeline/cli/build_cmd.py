@@ -29,7 +29,7 @@ def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str
     """
     from pipeline.build import BuildOptions, choose_backend
     from pipeline.build import build as run_build
-    from pipeline.synth.progress import make_progress
+    from pipeline.synth.progress import choose_progress
 
     recipe = load_recipe_with_overrides(recipe_path, output=Path(output).resolve() if output else None)
     choice = choose_backend(backend, api_url, api_key_file)
@@ -42,7 +42,7 @@ def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str
     options = BuildOptions(
         yes=yes, max_credits=max_credits,
         confirm=(lambda q: click.confirm(q, default=False, err=True)) if can_ask else None,
-        progress=make_progress(quiet=quiet, verbose=verbose > 0),
+        progress=choose_progress(quiet=quiet),
         skip_package=no_package,
     )
     result = run_build(recipe, choice, options)
@@ -54,7 +54,7 @@ def _summary(result: object, quiet: bool) -> None:
     synth = report.get("synthesis", {})
     click.echo(
         f"Done: {len(result.plan.active)} chapters, {synth.get('done', 0)} clips "  # type: ignore[attr-defined]
-        f"({synth.get('from_cache', 0)} from cache), credits charged {synth.get('credits_charged', 0)}.",
+        f"({synth.get('cached', 0)} from cache), credits charged {synth.get('credits_charged', 0)}.",
     )
     for path in result.outputs:  # type: ignore[attr-defined]
         if not quiet:

@@ -1,0 +1,71 @@
+"""The effectful stages of a build, each one short and skipping work already done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import AudiobookError, StoppedError
+from pipeline.models import Plan
+from pipeline.recipe import Recipe
+
+
+def synth_stage(recipe: Recipe, plan: Plan, choice: Any, options: Any) -> dict[str, Any]:
+    """Synthesize every job not yet in the clip cache; returns the synthesis report."""
+    from pipeline.build import cache_root, open_backend, state_dir
+    from pipeline.synth.cache import ClipCache
+    from pipeline.synth.options import SynthOptions
+    from pipeline.synth.runner import run_synthesis
+    from pipeline.synth.store import Store
+
+    s = recipe.synthesis
+    synth_options = SynthOptions(
+        max_open=s.max_open, rate_limit=s.rate_limit, failed_retries=s.failed_retries,
+        recreate_expired=s.recreate_expired,
+    )
+    state_dir(recipe).mkdir(parents=True, exist_ok=True)
+    store = Store.open(state_dir(recipe) / "state.sqlite")
+    try:
+        store.sync_plan(plan.jobs)
+        backend = open_backend(choice, workers=2)
+        result = run_synthesis(plan.jobs, backend, store, ClipCache(cache_root(recipe)), synth_options, options.progress)
+        return result.as_dict()
+    except AudiobookError as exc:
+        partial = getattr(exc, "result", None)
+        exc.report = {**(partial.as_dict() if partial is not None else {}), "stopped": exc.message}  # type: ignore[attr-defined]
+        raise
+    finally:
+        store.close()
+
+
+def package_stage(recipe: Recipe, plan: Plan) -> tuple[dict[str, Any], list[Path]]:
+    """Stitch and package chapters (incremental), then run the delivery check."""
+    from pipeline.audio.check import check_path
+    from pipeline.audio.package import assemble_book
+    from pipeline.audio.stitch import ChapterInput, ClipRef
+    from pipeline.audio.tags import BookInfo
+    from pipeline.build import cache_root
+    from pipeline.synth.cache import ClipCache
+
+    cache = ClipCache(cache_root(recipe))
+    chapters = []
+    for chapter in plan.active:
+        clips = []
+        for job in chapter.jobs:
+            path = cache.path(job.key)
+            if path is None:
+                raise StoppedError(f"chapter {chapter.index} is missing clip {job.key}; run the build again")
+            clips.append(ClipRef(path, job.segment.boundary_after))
+        chapters.append(ChapterInput(chapter.index, chapter.title, tuple(clips)))
+    info = BookInfo(plan.title, plan.authors, plan.language, plan.cover)
+    result = assemble_book(chapters, info, recipe.audio, recipe.output_dir)
+    outputs = list(result.chapter_files) + [p for p in (result.m4b, result.playlist) if p is not None]
+    report: dict[str, Any] = {
+        "files": [str(p) for p in outputs],
+        "rewritten": [str(p) for p in result.rewritten],
+    }
+    try:
+        report["check"] = check_path(recipe.output_dir, "acx").to_dict()
+    except AudiobookError as exc:  # a check problem must not fail a finished build
+        report["check"] = {"error": exc.message}
+    return report, outputs

@@ -1,0 +1,119 @@
+"""Request budget (token bucket), open-task gate (AIMD) and backoff delays.
+
+Why one bucket: the vendor may count creates and queries against the same rate
+limit, so both draw from one budget; a 101003 pauses the whole budget, not one caller.
+Why AIMD: 101004 may mean open tasks or requests in flight; halving our own ceiling
+and creeping back up finds the service's limit without knowing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+
+def full_jitter(attempt: int, base: float = 0.25, cap: float = 20.0, rng: random.Random | None = None) -> float:
+    """AWS-style full jitter: uniform(0, min(cap, base * 2**attempt))."""
+    ceiling = min(cap, base * (2 ** max(0, attempt)))
+    return (rng or random).uniform(0.0, ceiling)
+
+
+def bounded_backoff(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
+    """Retry delay for transient faults: exponential, capped, half-jittered."""
+    ceiling = min(cap, base * (2 ** max(0, attempt)))
+    return ceiling / 2 + random.uniform(0.0, ceiling / 2)
+
+
+class TokenBucket:
+    """`rate` tokens per second, small burst; `penalize` pauses every caller."""
+
+    def __init__(self, rate: float, burst: float = 1.0) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.burst = max(1.0, burst)
+        self._tokens = self.burst
+        self._last = time.monotonic()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+        self.penalties = 0
+        self._strikes = 0
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+
+    async def acquire(self) -> None:
+        """Wait for one token (FIFO through the lock, so callers are paced fairly)."""
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                if now < self._paused_until:
+                    await asyncio.sleep(self._paused_until - now)
+                    continue
+                self._refill(now)
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return
+                await asyncio.sleep((1.0 - self._tokens) / self.rate)
+
+    def penalize(self) -> float:
+        """101003: pause the whole budget for a full-jitter exponential delay."""
+        self.penalties += 1
+        self._strikes += 1
+        delay = max(1.0 / self.rate, full_jitter(self._strikes))
+        until = time.monotonic() + delay
+        self._paused_until = max(self._paused_until, until)
+        self._tokens = 0.0
+        return delay
+
+    def success(self) -> None:
+        """A request went through: forget earlier strikes."""
+        self._strikes = 0
+
+
+class AIMDGate:
+    """Ceiling on open tasks: +1 per window of successes, halve on congestion."""
+
+    def __init__(self, max_open: int, start: int | None = None) -> None:
+        self.max_open = max(1, max_open)
+        self.limit = float(min(self.max_open, start or self.max_open))
+        self.open = 0
+        self.history: list[int] = [int(self.limit)]
+        self._cond = asyncio.Condition()
+        self._last_cut = 0.0
+
+    @property
+    def ceiling(self) -> int:
+        return max(1, int(self.limit))
+
+    async def acquire(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.open < self.ceiling)
+            self.open += 1
+
+    async def release(self) -> None:
+        async with self._cond:
+            self.open = max(0, self.open - 1)
+            self._cond.notify_all()
+
+    def _record(self) -> None:
+        if int(self.limit) != self.history[-1]:
+            self.history.append(int(self.limit))
+
+    async def on_success(self) -> None:
+        """Additive increase: +1 after about `limit` successes."""
+        async with self._cond:
+            self.limit = min(float(self.max_open), self.limit + 1.0 / max(1.0, self.limit))
+            self._record()
+            self._cond.notify_all()
+
+    def on_congestion(self, hold: float = 0.25) -> None:
+        """Multiplicative decrease; replies from the same window only cut once."""
+        now = time.monotonic()
+        if now - self._last_cut < hold:
+            return
+        self._last_cut = now
+        self.limit = max(1.0, self.limit / 2)
+        self._record()

@@ -1,0 +1,79 @@
+"""Settings of a synthesis run and the deterministic bookkeeping it returns."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    max_open: int = 8  # ceiling of open tasks (AIMD adapts below it)
+    rate_limit: float = 10.0  # request budget, req/s, create+get together (downloads not counted)
+    max_attempts: int = 6  # transient retries per request
+    failed_retries: int = 2  # re-creates after status "failed" (each costs credits)
+    recreate_expired: bool = True  # 101008 / expired URL on a job not downloaded -> re-create
+    poll_initial: float | None = None  # first poll delay; None = learned
+    retry_base: float = 0.2  # first transient-retry delay (seconds); doubles, capped at 5 s
+    stop_grace: float = 1.5  # after a stop: seconds in-flight requests may take to finish
+
+
+@dataclass
+class Stats:
+    """Mutable counters while running; frozen into SynthResult at the end."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    polls: Counter[str] = field(default_factory=Counter)  # per job key, this run
+    credits_charged: int = 0  # estimate: credits of creates that were accepted
+    creates_rejected: int = 0
+    uncertain_creates: int = 0  # create replies lost (5xx, drop, timeout): maybe a billed orphan
+    retries: int = 0
+    recreated: int = 0
+    failed_tasks: int = 0  # status "failed" replies seen
+    rate_limited: int = 0
+    concurrency_limited: int = 0
+    expired: int = 0
+    done: int = 0
+    cached: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """Counts for report.json; identical inputs and service give identical counts."""
+
+    jobs: int
+    done: int
+    cached: int  # done before this run started (zero requests)
+    failed: int
+    remaining: int  # not done and not failed (stopped, out of credits)
+    credits_planned: int
+    credits_charged: int
+    credits_remaining: int
+    requests: dict[str, int]
+    polls_per_task: float
+    max_polls: int
+    retries: int
+    recreated: int
+    failed_tasks: int
+    ambiguous_resubmits: int  # rows found `submitting` after a crash: maybe paid twice
+    uncertain_creates: int  # creates retried after a lost reply: maybe paid twice
+    rate_limited: int
+    concurrency_limited: int
+    expired: int
+    open_limit_history: tuple[int, ...]
+    wall_time: float
+    failures: tuple[str, ...] = ()
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        out["open_limit_history"] = list(self.open_limit_history)
+        out["failures"] = list(self.failures)
+        out["wall_time"] = round(self.wall_time, 3)
+        out["polls_per_task"] = round(self.polls_per_task, 3)
+        return out

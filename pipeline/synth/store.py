@@ -1,0 +1,305 @@
+"""The checkpoint store: one SQLite row per segment, keyed by the job's content hash.
+
+Why SQLite: a committed row survives kill -9 (WAL + synchronous=FULL, measured), so a
+job id is saved before it is ever polled and a paid task is never forgotten. The only
+double payment possible is a crash between sending a create and committing its job id:
+such rows are found in `submitting` on resume and counted as ambiguous resubmits.
+
+States: planned -> submitting -> submitted(job_id) -> downloaded -> done, or failed.
+The API key is never stored here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import LockedError, StoreError
+from pipeline.models import Job
+
+DB_NAME = ".audiobook.sqlite"
+LOCK_NAME = ".audiobook.lock"
+DB_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+STATES: tuple[str, ...] = ("planned", "submitting", "submitted", "downloaded", "done", "failed")
+
+# Numbered migrations: index i brings user_version i to i+1. Never edit a shipped one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE segments (
+        key TEXT PRIMARY KEY,
+        chapter INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        chars INTEGER NOT NULL,
+        credits INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'planned',
+        job_id TEXT,
+        submitted_at REAL,
+        finished_at REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        creates INTEGER NOT NULL DEFAULT 0,
+        polls INTEGER NOT NULL DEFAULT 0,
+        credits_spent INTEGER NOT NULL DEFAULT 0,
+        ambiguous INTEGER NOT NULL DEFAULT 0,
+        recreated INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        clip TEXT,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX segments_state ON segments(state);
+    CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One segment's checkpoint as stored."""
+
+    key: str
+    chapter: int
+    idx: int
+    chars: int
+    credits: int
+    state: str
+    job_id: str | None
+    submitted_at: float | None
+    attempts: int
+    creates: int
+    polls: int
+    credits_spent: int
+    ambiguous: int
+    recreated: int
+    failures: int
+    error: str | None
+    clip: str | None
+
+
+_ROW_COLS = ", ".join(Row.__dataclass_fields__)
+
+
+def _acquire_lock(lock_path: Path) -> int:
+    """flock the output dir's lock file; refuse politely when another build holds it."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise LockedError(
+            f"{lock_path.parent} is being built by another audiobook process (pid {holder})",
+            tip="Wait for it to finish, or stop it first.",
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+    return fd
+
+
+class Store:
+    """Small class around the checkpoint database; every write is one transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, lock_fd: int | None) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock_fd = lock_fd
+        self._depth = 0
+
+    @classmethod
+    def open(cls, path: Path, *, lock: bool = True) -> Store:
+        """Open (create, migrate) the store. `path` is the output dir or the db file."""
+        path = Path(path)
+        db = path if path.suffix in DB_SUFFIXES and not path.is_dir() else path / DB_NAME
+        db.parent.mkdir(parents=True, exist_ok=True)
+        fd = _acquire_lock(db.parent / LOCK_NAME) if lock else None
+        try:
+            conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            store = cls(conn, db, fd)
+            store._migrate()
+        except sqlite3.DatabaseError as exc:
+            if fd is not None:
+                os.close(fd)
+            raise StoreError(f"checkpoint store {db} is unreadable: {exc}") from exc
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            raise
+        return store
+
+    def _migrate(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"checkpoint store {self.path} is version {version}, newer than this program "
+                f"({len(MIGRATIONS)})",
+                tip="Upgrade audiobook, or build into a new output directory.",
+            )
+        for number in range(version, len(MIGRATIONS)):
+            with self.atomic():
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version={number + 1}")
+
+    @property
+    def version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self._conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[sqlite3.Connection]:
+        """One transaction (nested calls join the outer one); committed on exit."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self._conn
+            finally:
+                self._depth -= 1
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # --- plan and reads -----------------------------------------------------------
+
+    def sync_plan(self, jobs: Sequence[Job]) -> None:
+        """Insert planned rows for new keys; existing rows keep their state."""
+        now = time.time()
+        with self.atomic() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO segments (key, chapter, idx, chars, credits, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(j.key, j.segment.chapter, j.segment.index, len(j.segment.text), j.credits, now) for j in jobs],
+            )
+
+    def row(self, key: str) -> Row | None:
+        found = self._conn.execute(f"SELECT {_ROW_COLS} FROM segments WHERE key=?", (key,)).fetchone()
+        return Row(*found) if found else None
+
+    def rows(self, keys: Sequence[str] | None = None) -> list[Row]:
+        found = [Row(*r) for r in self._conn.execute(f"SELECT {_ROW_COLS} FROM segments ORDER BY chapter, idx")]
+        if keys is None:
+            return found
+        wanted = set(keys)
+        return [r for r in found if r.key in wanted]
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(STATES, 0)
+        for state, n in self._conn.execute("SELECT state, COUNT(*) FROM segments GROUP BY state"):
+            out[state] = int(n)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """What `audiobook status --json` shows; reads the file only (no network)."""
+        agg = self._conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(credits),0), COALESCE(SUM(credits_spent),0),"
+            " COALESCE(SUM(ambiguous),0), COALESCE(SUM(recreated),0), COALESCE(SUM(polls),0),"
+            " COALESCE(SUM(creates),0), COALESCE(SUM(CASE WHEN state='done' THEN credits END),0)"
+            " FROM segments"
+        ).fetchone()
+        failures = [
+            {"key": k, "chapter": c, "index": i, "error": e}
+            for k, c, i, e in self._conn.execute(
+                "SELECT key, chapter, idx, error FROM segments WHERE state='failed' ORDER BY chapter, idx"
+            )
+        ]
+        return {
+            "store": str(self.path),
+            "version": self.version,
+            "segments": int(agg[0]),
+            "states": self.counts(),
+            "credits_planned": int(agg[1]),
+            "credits_done": int(agg[7]),
+            "credits_remaining": int(agg[1]) - int(agg[7]),
+            "credits_spent": int(agg[2]),
+            "ambiguous_resubmits": int(agg[3]),
+            "recreated": int(agg[4]),
+            "polls": int(agg[5]),
+            "creates": int(agg[6]),
+            "failures": failures,
+        }
+
+    # --- transitions (each one commit) --------------------------------------------
+
+    def _update(self, key: str, sql: str, *params: object) -> None:
+        with self.atomic() as conn:
+            cur = conn.execute(f"UPDATE segments SET {sql}, updated_at=? WHERE key=?", (*params, time.time(), key))
+            if cur.rowcount != 1:
+                raise StoreError(f"no checkpoint row for segment {key}")
+
+    def mark_submitting(self, key: str) -> None:
+        """Committed BEFORE a create is sent: a crash now leaves an ambiguous row."""
+        self._update(key, "state='submitting', attempts=attempts+1")
+
+    def unmark_submitting(self, key: str) -> None:
+        """The create was refused (no task exists): back to planned, nothing paid."""
+        self._update(key, "state='planned'")
+
+    def mark_submitted(self, key: str, job_id: str, credits: int, at: float | None = None) -> None:
+        """Committed before the first poll: the job id is never lost."""
+        self._update(
+            key,
+            "state='submitted', job_id=?, submitted_at=?, creates=creates+1, credits_spent=credits_spent+?, error=NULL",
+            job_id, time.time() if at is None else at, credits,
+        )
+
+    def add_poll(self, key: str) -> None:
+        self._update(key, "polls=polls+1")
+
+    def mark_recreate(self, key: str, reason: str, *, failed: bool = False) -> None:
+        """Forget a task (failed, expired): the next create is counted as a re-creation."""
+        extra = ", failures=failures+1" if failed else ""
+        self._update(key, f"state='planned', job_id=NULL, recreated=recreated+1, error=?{extra}", reason)
+
+    def mark_downloaded(self, key: str, clip: Path) -> None:
+        self._update(key, "state='downloaded', clip=?, finished_at=?", str(clip), time.time())
+
+    def mark_done(self, key: str, clip: Path | None = None) -> None:
+        if clip is None:
+            self._update(key, "state='done', error=NULL")
+        else:
+            self._update(key, "state='done', clip=?, error=NULL", str(clip))
+
+    def mark_failed(self, key: str, error: str) -> None:
+        self._update(key, "state='failed', error=?, failures=failures+1", error)
+
+    def reset(self, key: str) -> None:
+        """A done row whose clip vanished, or a failed row retried on a new run."""
+        self._update(key, "state='planned', job_id=NULL, clip=NULL")
+
+    def recover_submitting(self) -> int:
+        """Rows left in `submitting` by a crash may have been paid: count, then re-plan them."""
+        with self.atomic() as conn:
+            cur = conn.execute(
+                "UPDATE segments SET state='planned', ambiguous=ambiguous+1, updated_at=? WHERE state='submitting'",
+                (time.time(),),
+            )
+            return int(cur.rowcount)
