@@ -29,7 +29,10 @@ def synth_stage(recipe: Recipe, plan: Plan, choice: Any, options: Any) -> dict[s
         store.sync_plan(plan.jobs)
         backend = open_backend(choice, workers=2)
         result = run_synthesis(plan.jobs, backend, store, ClipCache(cache_root(recipe)), synth_options, options.progress)
-        return result.as_dict()
+        report = result.as_dict()
+        if choice.name == "local":  # the offline voice is free whatever the estimate says
+            report["credits_charged"] = 0
+        return report
     except AudiobookError as exc:
         partial = getattr(exc, "result", None)
         exc.report = {**(partial.as_dict() if partial is not None else {}), "stopped": exc.message}  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 MAX_STEM = 80
 _FORBIDDEN = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 _SPACES = re.compile(r"\s+")
+_COLON = re.compile(r"\s*:\s+")
 _RESERVED = frozenset(
     {"CON", "PRN", "AUX", "NUL", "CLOCK$"}
     | {f"COM{i}" for i in range(10)}
@@ -27,6 +28,7 @@ def safe_component(
     """One path component made safe: the title survives, hostile characters do not."""
     s = unicodedata.normalize("NFC", text)
     s = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in s)
+    s = _COLON.sub(" - ", s)  # "Chapter One: The Coast" reads best as "Chapter One - The Coast"
     s = _FORBIDDEN.sub("_", s)
     s = _SPACES.sub(" ", s).strip(" .")
     if len(s) > max_len:

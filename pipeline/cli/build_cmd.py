@@ -52,10 +52,9 @@ def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str
 def _summary(result: object, quiet: bool) -> None:
     report = result.report  # type: ignore[attr-defined]
     synth = report.get("synthesis", {})
-    click.echo(
-        f"Done: {len(result.plan.active)} chapters, {synth.get('done', 0)} clips "  # type: ignore[attr-defined]
-        f"({synth.get('cached', 0)} from cache), credits charged {synth.get('credits_charged', 0)}.",
-    )
+    plan = result.plan  # type: ignore[attr-defined]
+    cost = "offline voice, no credits" if plan.backend == "local" else f"credits charged {synth.get('credits_charged', 0):,}"
+    click.echo(f"Done: {len(plan.active)} chapters, {synth.get('done', 0)} clips ({synth.get('cached', 0)} from cache), {cost}.")
     for path in result.outputs:  # type: ignore[attr-defined]
         if not quiet:
             click.echo(f"  {path}")

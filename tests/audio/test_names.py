@@ -35,4 +35,4 @@ def test_chapter_stems_numbered_and_unique() -> None:
 
 
 def test_book_stem() -> None:
-    assert book_stem("A Tale: of Two/Cities") == "A Tale_ of Two_Cities"
+    assert book_stem("A Tale: of Two/Cities") == "A Tale - of Two_Cities"
