@@ -23,6 +23,9 @@ from pipeline.text.sentences import SentenceSplitter, chapter_sentences, chapter
 
 log = logging.getLogger(__name__)
 
+# The vendor's guide documents one voice: 2072 "Madison" (en). Other languages need `voice:`.
+VENDOR_DEFAULT_VOICES = {"en": 2072}
+
 
 @dataclass(frozen=True)
 class _Assigned:
@@ -142,6 +145,8 @@ def _voice_id(recipe: Recipe, backend: str, voice_id: int | None, language: str)
         from pipeline.tts.local_voices import default_local_voice
 
         return default_local_voice(language)
+    if language in VENDOR_DEFAULT_VOICES:
+        return VENDOR_DEFAULT_VOICES[language]
     raise RecipeError(
         f"no voice for language '{language}': set `voice:` in the recipe "
         "(list the account's voices with `audiobook voices VOICES.json`)"
