@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from pipeline.audio.cover import cover_extension, usable_cover
 from pipeline.audio.ffmpeg import atomic_target, run_ffmpeg, write_atomic
 from pipeline.audio.master import EncodeTarget, master_chapter
 from pipeline.audio.names import book_stem, chapter_stems
-from pipeline.audio.stitch import ChapterInput, stitch_chapter
+from pipeline.audio.stitch import ChapterInput, StitchedChapter, stitch_chapter
 from pipeline.audio.tags import BookInfo, ffmetadata, m3u, tag_mp3
 from pipeline.errors import UserError
 from pipeline.models import AudioSettings, Cover
@@ -97,24 +98,69 @@ class _Job:
     total: int
 
 
-def _build_chapter(job: _Job, info: BookInfo, cover: Cover, s: AudioSettings, out: Path, work: Path) -> tuple[list[Path], ChapterReport]:
-    """Stitch, master, encode and tag one chapter; return the files written."""
+def _raw_path(work: Path, index: int) -> Path:
+    return work / "tmp" / f"{index:04d}.raw"
+
+
+class _Prestitcher:
+    """Stitches the next chapter on a worker thread while the current one encodes.
+
+    A chapter's gain needs its whole loudness, so its own stitch cannot overlap its
+    encode; the next chapter's can (the encoder holds one core, stitching the other).
+    """
+
+    def __init__(self, s: AudioSettings, work: Path) -> None:
+        self.s, self.work = s, work
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prestitch")
+        self.pending: dict[int, Future[StitchedChapter]] = {}
+
+    def start(self, ch: ChapterInput) -> None:
+        if ch.index not in self.pending:
+            s = self.s
+            self.pending[ch.index] = self.pool.submit(
+                stitch_chapter, ch.clips, s.pauses, _raw_path(self.work, ch.index), s.sample_rate, s.channels)
+
+    def take(self, ch: ChapterInput) -> StitchedChapter:
+        self.start(ch)
+        return self.pending.pop(ch.index).result()
+
+    def close(self) -> None:
+        """Wait for stitches nobody took (a build failed) and drop their raw files."""
+        for index, fut in self.pending.items():
+            fut.exception()
+            _raw_path(self.work, index).unlink(missing_ok=True)
+        self.pool.shutdown()
+
+
+def _build_chapter(job: _Job, info: BookInfo, cover: Cover, s: AudioSettings, out: Path, work: Path,
+                   stitcher: _Prestitcher | None = None, after: ChapterInput | None = None,
+                   ) -> tuple[list[Path], ChapterReport]:
+    """Stitch, master, encode and tag one chapter; return the files written.
+
+    With `stitcher`, the stitch may come from the worker and `after` (the next chapter
+    to build) starts stitching as soon as this one's is in hand.
+    """
     ch = job.chapter
-    raw = work / "tmp" / f"{ch.index:04d}.raw"
+    raw = _raw_path(work, ch.index)
     finals = {fmt: out / f"{job.stem}.{fmt}" for fmt in CHAPTER_FORMATS if fmt in s.formats}
     parts = {fmt: atomic_target(path) for fmt, path in finals.items()}
     encodes = [EncodeTarget(fmt, parts[fmt], s.mp3_bitrate if fmt == "mp3" else None)
                for fmt in ("mp3", "flac") if fmt in finals]
     try:
-        st = stitch_chapter(ch.clips, s.pauses, raw, s.sample_rate, s.channels)
+        if stitcher is None:
+            st = stitch_chapter(ch.clips, s.pauses, raw, s.sample_rate, s.channels)
+        else:
+            st = stitcher.take(ch)
+            if after is not None:
+                stitcher.start(after)
         mastered = master_chapter(
-            st, work / "pcm" / f"{ch.index:04d}.wav", target_lufs=s.loudness_lufs,
-            true_peak_db=s.true_peak_db, encodes=encodes, seed=ch.index,
+            st, _master_wav(work, ch.index) if _needs_master_wav(s) else None,
+            target_lufs=s.loudness_lufs, true_peak_db=s.true_peak_db, encodes=encodes, seed=ch.index,
         )
         if "mp3" in parts:
             tag_mp3(parts["mp3"], title=ch.title, info=info, track=job.number, total=job.total, cover=cover)
-        if "wav" in parts:
-            shutil.copyfile(mastered.wav_path, parts["wav"])
+        if "wav" in parts and mastered.wav_path is not None:
+            _link_or_copy(mastered.wav_path, parts["wav"])
         for fmt, part in parts.items():
             os.replace(part, finals[fmt])
     finally:
@@ -123,7 +169,24 @@ def _build_chapter(job: _Job, info: BookInfo, cover: Cover, s: AudioSettings, ou
             part.unlink(missing_ok=True)
     report = ChapterReport(ch.index, ch.title, st.frames, True, st.clip_starts, mastered.loudness_lufs)
     log.info("chapter %d: %.1f s, %.1f LUFS", ch.index, st.frames / s.sample_rate, mastered.loudness_lufs)
-    return [*finals.values(), mastered.wav_path], report
+    return [*finals.values(), *([mastered.wav_path] if mastered.wav_path else [])], report
+
+
+def _master_wav(work: Path, index: int) -> Path:
+    return work / "pcm" / f"{index:04d}.wav"
+
+
+def _needs_master_wav(s: AudioSettings) -> bool:
+    """The mastered WAV feeds the M4B and the WAV output; an MP3-only build skips it."""
+    return "m4b" in s.formats or "wav" in s.formats
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link: the mastered WAV is only ever replaced by rename, never rewritten."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
 
 
 def _build_m4b(path: Path, info: BookInfo, cover: Cover, s: AudioSettings, work: Path,
@@ -160,6 +223,19 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
+def _plan(chapters: Sequence[ChapterInput], stems: Sequence[str], info: BookInfo, cover: Cover,
+          s: AudioSettings, out_dir: Path, old: dict) -> list[tuple[ChapterInput, str, str, bool]]:
+    """(chapter, stem, fingerprint, up to date) for every chapter, before any work starts."""
+    todo = []
+    for ch, stem in zip(chapters, stems, strict=True):
+        fp = _chapter_fingerprint(ch, stem, info, cover, s)
+        files = [out_dir / f"{stem}.{f}" for f in CHAPTER_FORMATS if f in s.formats]
+        needed = [*files, *([_master_wav(out_dir / WORK_DIR, ch.index)] if _needs_master_wav(s) else [])]
+        fresh = old.get(str(ch.index), {}).get("fingerprint") == fp and all(p.exists() for p in needed)
+        todo.append((ch, stem, fp, fresh))
+    return todo
+
+
 def assemble_book(
     chapters: Sequence[ChapterInput], info: BookInfo, settings: AudioSettings, out_dir: Path
 ) -> PackageResult:
@@ -175,25 +251,29 @@ def assemble_book(
     old = manifest.get("chapters", {})
     cover = usable_cover(info.cover, info.title, info.authors)
     stems = chapter_stems([c.title for c in chapters], [c.index for c in chapters])
+    todo = _plan(chapters, stems, info, cover, settings, out_dir, old)
     rewritten: list[Path] = []
     reports: list[ChapterReport] = []
     entries: dict[str, dict] = {}
-    for n, (ch, stem) in enumerate(zip(chapters, stems, strict=True), start=1):
-        fp = _chapter_fingerprint(ch, stem, info, cover, settings)
-        prev = old.get(str(ch.index), {})
-        files = [out_dir / f"{stem}.{f}" for f in CHAPTER_FORMATS if f in settings.formats]
-        wav = work / "pcm" / f"{ch.index:04d}.wav"
-        if prev.get("fingerprint") == fp and all(p.exists() for p in [*files, wav]):
-            reports.append(ChapterReport(ch.index, ch.title, int(prev["frames"]), False))
-        else:
-            written, report = _build_chapter(_Job(ch, stem, n, len(chapters)), info, cover, settings, out_dir, work)
-            rewritten += [p for p in written if p.parent == out_dir]
-            reports.append(report)
-        entries[str(ch.index)] = {"fingerprint": fp, "frames": reports[-1].frames, "stem": stem,
-                                  "title": ch.title}
-        manifest["chapters"] = {**old, **entries}
-        manifest["version"] = MANIFEST_VERSION
-        _save_manifest(work, manifest)  # a crash after this chapter keeps its work
+    rebuild = [ch for ch, _, _, fresh in todo if not fresh]
+    after_of = {a.index: b for a, b in zip(rebuild, rebuild[1:])}
+    stitcher = _Prestitcher(settings, work)
+    try:
+        for n, (ch, stem, fp, fresh) in enumerate(todo, start=1):
+            if fresh:
+                reports.append(ChapterReport(ch.index, ch.title, int(old[str(ch.index)]["frames"]), False))
+            else:
+                written, report = _build_chapter(_Job(ch, stem, n, len(chapters)), info, cover, settings,
+                                                 out_dir, work, stitcher, after_of.get(ch.index))
+                rewritten += [p for p in written if p.parent == out_dir]
+                reports.append(report)
+            entries[str(ch.index)] = {"fingerprint": fp, "frames": reports[-1].frames, "stem": stem,
+                                      "title": ch.title}
+            manifest["chapters"] = {**old, **entries}
+            manifest["version"] = MANIFEST_VERSION
+            _save_manifest(work, manifest)  # a crash after this chapter keeps its work
+    finally:
+        stitcher.close()
     manifest["chapters"] = entries
     m4b = _package_m4b(chapters, entries, info, cover, settings, out_dir, manifest, rewritten)
     playlist = _package_playlist(chapters, entries, info, settings, out_dir, m4b, rewritten)
@@ -211,7 +291,7 @@ def _package_m4b(chapters: Sequence[ChapterInput], entries: dict[str, dict], inf
     fp = _digest([[entries[str(c.index)]["fingerprint"] for c in chapters], s.m4b_bitrate,
                   info.title, info.authors, _cover_digest(cover)])
     if manifest.get("m4b") != fp or not path.exists():
-        parts = [(c.title, int(entries[str(c.index)]["frames"]), out / WORK_DIR / "pcm" / f"{c.index:04d}.wav")
+        parts = [(c.title, int(entries[str(c.index)]["frames"]), _master_wav(out / WORK_DIR, c.index))
                  for c in chapters]
         _build_m4b(path, info, cover, s, out / WORK_DIR, parts)
         rewritten.append(path)

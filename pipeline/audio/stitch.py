@@ -80,16 +80,20 @@ def _wav_fast_path(data: bytes, rate: int, channels: int) -> bytes | None:
     return None
 
 
-def load_clip(path: Path, rate: int, channels: int) -> np.ndarray:
-    """Decode a clip to float32 frames x channels (full scale 1.0)."""
+def _load_pcm16(path: Path, rate: int, channels: int) -> np.ndarray:
+    """Decode a clip to int16 frames x channels (a plain WAV at our format: no ffmpeg)."""
     data = path.read_bytes()
     pcm = _wav_fast_path(data, rate, channels)
     if pcm is None:
         pcm = decode_to_pcm(data, rate, channels)
     if len(pcm) < 2 * channels:
         raise BadAudioError(f"clip {path.name} holds no samples")
-    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % (2 * channels)], dtype="<i2")
-    return (samples.astype(np.float32) / 32768.0).reshape(-1, channels)
+    return np.frombuffer(pcm[: len(pcm) - len(pcm) % (2 * channels)], dtype="<i2").reshape(-1, channels)
+
+
+def load_clip(path: Path, rate: int, channels: int) -> np.ndarray:
+    """Decode a clip to float32 frames x channels (full scale 1.0)."""
+    return _load_pcm16(path, rate, channels) * np.float32(1.0 / 32768.0)
 
 
 def trim_bounds(x: np.ndarray, rate: int) -> tuple[int, int]:
@@ -101,7 +105,8 @@ def trim_bounds(x: np.ndarray, rate: int) -> tuple[int, int]:
     n = len(x) // win
     if n == 0:
         return 0, len(x)
-    power = np.square(x[: n * win].astype(np.float64)).sum(axis=1).reshape(n, win).mean(axis=1)
+    w = np.ascontiguousarray(x[: n * win], dtype=np.float32).reshape(n, -1)
+    power = np.einsum("ij,ij->i", w, w)  # per-window energy; the threshold is relative
     top = float(power.max())
     if top <= 0.0:
         return 0, 0  # digital silence: nothing to keep
@@ -111,16 +116,43 @@ def trim_bounds(x: np.ndarray, rate: int) -> tuple[int, int]:
     return start, end
 
 
-def trim_clip(x: np.ndarray, rate: int) -> np.ndarray:
-    """The clip's sound with short fades at both cut points."""
-    start, end = trim_bounds(x, rate)
-    y = np.array(x[start:end], dtype=np.float32)
+def _fade(y: np.ndarray, rate: int) -> int:
+    """Short linear fades in place at both ends of `y`; returns their length."""
     fade = min(len(y) // 2, rate * FADE_MS // 1000)
     if fade > 0:
         ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
         y[:fade] *= ramp
         y[-fade:] *= ramp[::-1]
+    return fade
+
+
+def trim_clip(x: np.ndarray, rate: int) -> np.ndarray:
+    """The clip's sound with short fades at both cut points."""
+    start, end = trim_bounds(x, rate)
+    y = np.array(x[start:end], dtype=np.float32)
+    _fade(y, rate)
     return y
+
+
+def _to_s16(y: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(y * 32768.0), -32768, 32767).astype("<i2")
+
+
+def trimmed_clip16(x16: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(int16, float32) of the trimmed, faded clip.
+
+    Only the fades are requantised: everything between them is the clip's own samples,
+    so the s16 output needs no float round trip.
+    """
+    xf = x16 * np.float32(1.0 / 32768.0)
+    start, end = trim_bounds(xf, rate)
+    y = xf[start:end]
+    out = x16[start:end].copy()
+    fade = _fade(y, rate)
+    if fade > 0:
+        out[:fade] = _to_s16(y[:fade])
+        out[-fade:] = _to_s16(y[-fade:])
+    return out, y
 
 
 def pause_frames(pauses: Pauses, boundary: Boundary, rate: int, last: bool) -> int:
@@ -135,7 +167,7 @@ def pause_frames(pauses: Pauses, boundary: Boundary, rate: int, last: bool) -> i
 
 
 class _RawWriter:
-    """Appends float frames as s16le to a file and feeds the loudness meter."""
+    """Appends s16 frames to a file and feeds their float twin to the loudness meter."""
 
     def __init__(self, path: Path, rate: int, channels: int) -> None:
         self.fh = open(path, "wb")  # noqa: SIM115 - closed in close()
@@ -143,17 +175,17 @@ class _RawWriter:
         self.channels = channels
         self.frames = 0
 
-    def write(self, y: np.ndarray) -> None:
-        self.meter.feed(y.astype(np.float64))
-        self.fh.write(np.clip(np.round(y * 32768.0), -32768, 32767).astype("<i2").tobytes())
-        self.frames += len(y)
+    def write(self, s16: np.ndarray, y: np.ndarray) -> None:
+        self.meter.feed(y)
+        self.fh.write(s16.tobytes())
+        self.frames += len(s16)
 
     def silence(self, frames: int) -> None:
-        chunk = np.zeros((min(frames, 1 << 16), self.channels), dtype=np.float32)
-        while frames > 0:
-            part = chunk[: min(frames, len(chunk))]
-            self.write(part)
-            frames -= len(part)
+        if frames <= 0:
+            return
+        self.meter.feed_silence(frames)
+        self.fh.write(bytes(frames * 2 * self.channels))
+        self.frames += frames
 
     def close(self) -> None:
         self.fh.close()
@@ -171,9 +203,9 @@ def stitch_chapter(
     try:
         writer.silence(rate * pauses.head // 1000)
         for i, clip in enumerate(clips):
-            y = trim_clip(load_clip(clip.path, rate, channels), rate)
-            spans.append((writer.frames, writer.frames + len(y)))
-            writer.write(y)
+            s16, y = trimmed_clip16(_load_pcm16(clip.path, rate, channels), rate)
+            spans.append((writer.frames, writer.frames + len(s16)))
+            writer.write(s16, y)
             writer.silence(pause_frames(pauses, clip.boundary_after, rate, i == len(clips) - 1))
     finally:
         writer.close()

@@ -52,7 +52,7 @@ def decoded(path: Path) -> np.ndarray:
 def test_outputs_exist(book) -> None:
     root, _, result = book
     names = sorted(p.name for p in (root / "out").iterdir() if not p.name.startswith("."))
-    assert "01 - Stave One_ Marley's Ghost.mp3" in names
+    assert "01 - Stave One - Marley's Ghost.mp3" in names
     assert "03 - CON.mp3" in names and "03 - CON.wav" in names
     assert result.m4b is not None and result.m4b.name == "A Christmas Carol.m4b"
     assert set(result.rewritten) == {*result.chapter_files, result.m4b, result.playlist}
@@ -105,7 +105,7 @@ def test_playlist(book) -> None:
     _, _, result = book
     text = result.playlist.read_text(encoding="utf-8")
     assert text.startswith("#EXTM3U\n")
-    assert "#EXTINF:" in text and "01 - Stave One_ Marley's Ghost.mp3" in text
+    assert "#EXTINF:" in text and "01 - Stave One - Marley's Ghost.mp3" in text
     assert "/" not in "".join(ln for ln in text.splitlines() if not ln.startswith("#"))
 
 

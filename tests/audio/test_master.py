@@ -1,0 +1,97 @@
+"""The fast paths of metering and mastering agree with the slow references."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import pytest
+from scipy.signal import resample_poly
+
+from pipeline.audio.loudness import LoudnessMeter, true_peak_envelope
+from pipeline.audio.master import EncodeTarget, master_chapter
+from pipeline.audio.package import assemble_book
+from pipeline.audio.stitch import ClipRef, stitch_chapter
+from pipeline.errors import FFmpegError
+from pipeline.models import AudioSettings, Boundary, Pauses
+from tests.audio.helpers import RATE, fake_speech, pcm_array, write_clip
+from tests.audio.test_package import INFO, make_chapters
+
+
+def speech(seconds: int = 4, chunks: int = 3) -> np.ndarray:
+    return np.concatenate([fake_speech(seconds, seed=s, level=0.1 + 0.2 * s) for s in range(chunks)])
+
+
+def test_float32_meter_matches_pyloudnorm() -> None:
+    x = speech()
+    meter = LoudnessMeter(RATE)
+    for i in range(0, len(x), 10007):
+        meter.feed(x[i : i + 10007].astype(np.float32))
+    assert meter.integrated() == pytest.approx(pyloudnorm.Meter(RATE).integrated_loudness(x), abs=0.02)
+
+
+def test_stereo_meter_matches_pyloudnorm() -> None:
+    x = np.stack([speech(), 0.5 * speech()[::-1]], axis=1)
+    meter = LoudnessMeter(RATE, 2)
+    for i in range(0, len(x), 7919):
+        meter.feed(x[i : i + 7919])
+    assert meter.integrated() == pytest.approx(pyloudnorm.Meter(RATE).integrated_loudness(x), abs=0.01)
+
+
+def test_silence_shortcut_equals_feeding_zeros() -> None:
+    x = speech(2, 1).astype(np.float32)
+    fast, slow = LoudnessMeter(RATE), LoudnessMeter(RATE)
+    for gap in (1234, 20000, 4410 * 7 + 11, 3):
+        for m in (fast, slow):
+            m.feed(x[:33333])
+        fast.feed_silence(gap)
+        slow.feed(np.zeros(gap, dtype=np.float32))
+    np.testing.assert_allclose(fast.energies(), slow.energies(), rtol=1e-4, atol=1e-9)
+    np.testing.assert_array_equal(fast.peaks(), slow.peaks())
+
+
+def test_true_peak_envelope_is_resample_poly() -> None:
+    x = speech(1, 2)
+    ref = np.abs(resample_poly(x, 4, 1)).reshape(-1, 4).max(axis=1)
+    np.testing.assert_allclose(true_peak_envelope(x), ref, atol=1e-12)
+    np.testing.assert_allclose(true_peak_envelope(x.astype(np.float32)), ref, atol=1e-5)
+
+
+def _loud_chapter(tmp_path: Path):
+    (tmp_path / "clips").mkdir()
+    clips = [ClipRef(write_clip(tmp_path / "clips" / f"{i}.wav", fake_speech(3, seed=i, level=0.9 if i % 2 else 0.05)),
+                     Boundary.SENTENCE) for i in range(6)]
+    return stitch_chapter(clips, Pauses(), tmp_path / "ch.raw")
+
+
+def test_master_limits_true_peak_without_wav(tmp_path: Path) -> None:
+    st = _loud_chapter(tmp_path)
+    mp3 = tmp_path / "out.mp3"
+    res = master_chapter(st, None, target_lufs=-18.0, true_peak_db=-3.0, encodes=[EncodeTarget("mp3", mp3, "192k")])
+    assert res.wav_path is None and res.limited_hops > 0
+    assert not list(tmp_path.glob(".*.part")) and not list(tmp_path.glob("*.wav"))
+    wav = tmp_path / "m.wav"
+    master_chapter(st, wav, target_lufs=-18.0, true_peak_db=-3.0)
+    x = pcm_array(wav.read_bytes()[44:])
+    assert len(x) == st.frames
+    assert 20 * np.log10(np.abs(resample_poly(x, 4, 1)).max()) <= -4.0 + 0.05  # ceiling minus lossy headroom
+    assert pyloudnorm.Meter(RATE).integrated_loudness(x) == pytest.approx(-18.0, abs=0.5)
+
+
+def test_encoder_failure_raises_and_leaves_nothing(tmp_path: Path) -> None:
+    st = _loud_chapter(tmp_path)
+    bad = EncodeTarget("mp3", tmp_path / "nodir" / "out.mp3", "192k")  # ffmpeg cannot open the output
+    with pytest.raises(FFmpegError):
+        master_chapter(st, tmp_path / "m.wav", target_lufs=-20.0, true_peak_db=-3.0, encodes=[bad])
+    assert not (tmp_path / "m.wav").exists() and not list(tmp_path.glob(".*.part"))
+
+
+def test_mp3_only_build_skips_master_wav_until_m4b_is_asked(tmp_path: Path) -> None:
+    chapters = make_chapters(tmp_path / "clips")[:1]
+    out = tmp_path / "out"
+    first = assemble_book(chapters, INFO, AudioSettings(formats=("mp3",)), out)
+    assert first.m4b is None and not list((out / ".audiobook").rglob("*.wav"))
+    second = assemble_book(chapters, INFO, AudioSettings(formats=("mp3", "m4b")), out)
+    assert second.m4b is not None and second.m4b.exists()
+    assert list((out / ".audiobook" / "pcm").glob("*.wav"))
