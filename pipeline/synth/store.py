@@ -6,13 +6,16 @@ double payment possible is a crash between sending a create and committing its j
 such rows are found in `submitting` on resume and counted as ambiguous resubmits.
 
 States: planned -> submitting -> submitted(job_id) -> downloaded -> done, or failed.
-The API key is never stored here.
+Each row also keeps its text and a canonical voice tag, so a re-plan can ask which
+texts already have a finished clip in that voice (`synthesized_texts`) and cut the
+chapter around them instead of paying for them again. The API key is never stored here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import sqlite3
 import time
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import LockedError, StoreError
-from pipeline.models import Job
+from pipeline.models import Job, Voice
 
 DB_NAME = ".audiobook.sqlite"
 LOCK_NAME = ".audiobook.lock"
@@ -56,7 +59,21 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX segments_state ON segments(state);
     CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    """
+    ALTER TABLE segments ADD COLUMN text TEXT;
+    ALTER TABLE segments ADD COLUMN voice TEXT;
+    CREATE INDEX segments_voice_state ON segments(voice, state);
+    """,
 )
+
+
+def voice_tag(voice: Voice) -> str:
+    """Canonical string of the voice settings that shape a clip (speed as a float, so
+    1 and 1.0 agree): rows with equal tags and texts hold interchangeable clips."""
+    return json.dumps(
+        {"voice_id": voice.voice_id, "emotion": voice.emotion, "speed": float(voice.speed), "language": voice.language},
+        sort_keys=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,8 @@ class Row:
     failures: int
     error: str | None
     clip: str | None
+    text: str | None = None  # NULL only for rows planned before migration 2
+    voice: str | None = None
 
 
 _ROW_COLS = ", ".join(Row.__dataclass_fields__)
@@ -191,14 +210,29 @@ class Store:
     # --- plan and reads -----------------------------------------------------------
 
     def sync_plan(self, jobs: Sequence[Job]) -> None:
-        """Insert planned rows for new keys; existing rows keep their state."""
+        """Insert planned rows for new keys; existing rows keep their state (only a
+        missing text or voice tag, from before migration 2, is filled in)."""
         now = time.time()
         with self.atomic() as conn:
             conn.executemany(
-                "INSERT OR IGNORE INTO segments (key, chapter, idx, chars, credits, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(j.key, j.segment.chapter, j.segment.index, len(j.segment.text), j.credits, now) for j in jobs],
+                "INSERT INTO segments (key, chapter, idx, chars, credits, updated_at, text, voice)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET text=COALESCE(text, excluded.text),"
+                " voice=COALESCE(voice, excluded.voice) WHERE text IS NULL OR voice IS NULL",
+                [
+                    (j.key, j.segment.chapter, j.segment.index, len(j.segment.text), j.credits, now,
+                     j.segment.text, voice_tag(j.voice))
+                    for j in jobs
+                ],
             )
+
+    def synthesized_texts(self, tag: str) -> set[str]:
+        """Texts with a finished clip (state done) in the voice `tag` (see `voice_tag`):
+        what a re-plan may reuse for free."""
+        found = self._conn.execute(
+            "SELECT text FROM segments WHERE voice=? AND state='done' AND text IS NOT NULL", (tag,)
+        )
+        return {text for (text,) in found}
 
     def row(self, key: str) -> Row | None:
         found = self._conn.execute(f"SELECT {_ROW_COLS} FROM segments WHERE key=?", (key,)).fetchone()

@@ -6,6 +6,11 @@ the bill. `segment_chapter` runs an exact dynamic programme over candidate cut p
 where needed) minimising, lexicographically: credits, then weighted weak cuts, then
 the number of segments. `candidate_cuts` says where cuts may fall, `solve_cuts`
 is the DP.
+
+Cache-aware re-planning: finished clips are keyed by their text, so a segment whose
+exact text was already synthesized (`reusable`) costs nothing again. Such segments
+become zero-credit edges of the same DP (`reuse_edges`): editing one paragraph then
+re-pays only the segments around the edit instead of re-cutting the whole chapter.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -168,12 +173,16 @@ def segment_chapter(
     max_chars: int = 500,
     billing_unit: int = 100,
     cuts: Literal["clause", "word"] = "clause",
+    *,
+    reusable: Collection[str] = frozenset(),
 ) -> tuple[Segment, ...]:
     """The chapter's segments at the fewest credits (then fewest weak cuts, segments).
 
-    Joining the segments with the language's joiner (but "" after a CHAR cut, which
-    only happens inside a run with no other cut longer than `max_chars`) gives the
-    sentences' joined text back exactly.
+    A segment whose exact text is in `reusable` (clips already synthesized with the
+    same voice) costs 0 credits: the objective is then (new credits, weak cuts,
+    segments), over the same candidate cuts and limits. Joining the segments with the
+    language's joiner (but "" after a CHAR cut, which only happens inside a run with
+    no other cut longer than `max_chars`) gives the sentences' joined text back exactly.
     """
     if max_chars < 1 or billing_unit < 1:
         raise ValueError("max_chars and billing_unit must be positive")
@@ -182,7 +191,8 @@ def segment_chapter(
     joiner = joiner_for(language)
     text = joiner.join(s.text for s in sentences)
     table = candidate_cuts(sentences, language, max_chars, cuts)
-    path = solve_cuts(table, max_chars, billing_unit)
+    free = reuse_edges(table, text, reusable, max_chars) if reusable else None
+    path = solve_cuts(table, max_chars, billing_unit, free)
     segments: list[Segment] = []
     start = 0
     for i in path:
@@ -211,14 +221,65 @@ def _check(segments: tuple[Segment, ...], text: str, language: str, max_chars: i
         assert seg.text[0].isspace() is False and seg.text[-1].isspace() is False, "segment edge whitespace"
 
 
-def solve_cuts(table: CutTable, max_chars: int, unit: int) -> list[int]:
+def reuse_edges(
+    table: CutTable, text: str, reusable: Collection[str], max_chars: int
+) -> dict[int, list[int]]:
+    """Zero-credit edges {b: [a, ...]}: text[starts[a]:ends[b]] is a reusable text.
+
+    Only occurrences that start and end exactly on candidate cuts count, so a free
+    segment obeys every rule a paid one does (cut kinds, max_chars, lossless join).
+    """
+    by_start: dict[int, list[int]] = {}
+    for a in range(len(table) - 1):
+        by_start.setdefault(table.starts[a], []).append(a)
+    by_end: dict[int, list[int]] = {}
+    for b in range(1, len(table)):
+        by_end.setdefault(table.ends[b], []).append(b)
+    edges: dict[int, set[int]] = {}
+    for piece in reusable:
+        n = len(piece)
+        if not 0 < n <= max_chars:
+            continue
+        pos = text.find(piece)
+        while pos >= 0:
+            heads, tails = by_start.get(pos), by_end.get(pos + n)
+            if heads and tails:
+                for b in tails:
+                    edges.setdefault(b, set()).update(a for a in heads if a < b)
+            pos = text.find(piece, pos + 1)
+    return {b: sorted(a) for b, a in edges.items() if a}
+
+
+# Why a resumed build re-plans exactly like an uninterrupted one. Let S* be the
+# plan without reuse and R the free edges, all of them segments of S* (the cached
+# clips of that plan, each text found only where S* put it). For any path P,
+# credits(P) >= credits(S*) by optimality, so
+#   new(P) = credits(P) - credits(P ∩ R) >= credits(S*) - credits(R) = new(S*),
+# with equality only if P is credit-optimal too and contains all of R (each edge
+# costs >= 1 credit). Ties on new credits are broken by the ORIGINAL secondary terms
+# (total weak cuts, then segments, reused segments included), and S* already
+# minimises those among credit-optimal paths, so the optimal set with reuse is the
+# old optimal set restricted to paths through R: it still contains S*. Exact ties
+# are broken as before: each cut's parent is the LATEST optimal predecessor (the
+# deque keeps the latest of equal costs, smaller buckets mean later starts, free
+# edges compare with `a > arg`), which selects the optimal path whose cuts, read
+# from the end, are lexicographically greatest; S* is that path in the old set,
+# hence in any subset containing it. (A reusable text that also occurs at another
+# cut-aligned place is genuinely free there too and may win: that is a real saving.)
+
+
+def solve_cuts(
+    table: CutTable, max_chars: int, unit: int, free: Mapping[int, Sequence[int]] | None = None
+) -> list[int]:
     """Indices of the chosen cuts (the last is the chapter end): an exact DP.
 
     A segment from cut a to cut b spans text[starts[a]:ends[b]]. Its credits
     ceil(len/unit) take at most K = ceil(max_chars/unit) values; for each the admissible
     starts form a window of positions that only slides forward as b advances, so a
     monotone deque per k gives the window minimum in amortized O(1): O(n·K) total,
-    exact for the packed (credits, weak, segments) cost.
+    exact for the packed (credits, weak, segments) cost. `free` adds zero-credit edges
+    a→b (see `reuse_edges`); they only lower cost[b], computed before any deque reads
+    it, so the windows stay exact.
     """
     m = len(table)
     starts, ends = table.starts, table.ends
@@ -257,6 +318,12 @@ def solve_cuts(table: CutTable, max_chars: int, unit: int) -> list[int]:
                 if v < best:
                     best = v
                     arg = a
+        if free:
+            for a in free.get(b, ()):
+                v = cost[a]
+                if v < _INF and (v < best or (v == best and a > arg)):
+                    best = v
+                    arg = a
         if arg >= 0:
             cost[b] = best + pen[b]
             parent[b] = arg
@@ -276,12 +343,21 @@ def _backtrack(parent: list[int]) -> list[int]:
     return path
 
 
-def plan_cost(table: CutTable, path: Sequence[int], unit: int) -> tuple[int, int, int]:
-    """(credits, weighted weak cuts, segments) of a path: for tests and reports."""
+def plan_cost(
+    table: CutTable, path: Sequence[int], unit: int, free: Mapping[int, Sequence[int]] | None = None
+) -> tuple[int, int, int]:
+    """(new credits, weighted weak cuts, segments) of a path: for tests and reports."""
     credits = weak = 0
-    start = 0
+    start = prev = 0
     for i in path:
-        credits += credits_for(table.ends[i] - start, unit)
+        if not (free and prev in free.get(i, ())):
+            credits += credits_for(table.ends[i] - start, unit)
+        prev = i
         weak += WEAK_WEIGHT.get(table.kinds[i], 0)
         start = table.starts[i]
     return credits, weak, len(path)
+
+
+def paid_credits(segments: Sequence[Segment], reusable: Collection[str], billing_unit: int = 100) -> int:
+    """Credits still to pay for `segments` when the texts in `reusable` are cached."""
+    return sum(credits_for(len(s.text), billing_unit) for s in segments if s.text not in reusable)

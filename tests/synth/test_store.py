@@ -9,12 +9,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pipeline.errors import LockedError, StoreError
-from pipeline.synth.store import DB_NAME, MIGRATIONS, Store
+from pipeline.models import Job, Voice
+from pipeline.synth.store import DB_NAME, MIGRATIONS, Store, voice_tag
 from tests.synth.fakes import make_jobs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -166,3 +168,71 @@ def test_lock_refuses_second_process(tmp_path: Path) -> None:
         except LockedError:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+# --- texts and voice tags (migration 2): what a re-plan may reuse --------------------
+
+
+def _old_schema_db(tmp_path: Path, jobs: list[Job]) -> None:
+    """A store as the previous release left it: migration 1 only, rows without text."""
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("PRAGMA user_version=1")
+    for j in jobs:
+        conn.execute(
+            "INSERT INTO segments (key, chapter, idx, chars, credits, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (j.key, j.segment.chapter, j.segment.index, len(j.segment.text), j.credits, 1.0),
+        )
+    conn.execute("UPDATE segments SET state='done', clip='c.wav' WHERE key=?", (jobs[0].key,))
+    conn.commit()
+    conn.close()
+
+
+def test_voice_tag_is_canonical() -> None:
+    tag = voice_tag(Voice(2072, 1, 1.0, "fr"))
+    assert tag == '{"emotion": 1, "language": "fr", "speed": 1.0, "voice_id": 2072}'
+    assert voice_tag(Voice(2072, 1, 1, "fr")) == tag  # type: ignore[arg-type]
+    assert len({tag, voice_tag(Voice(2072, 0, 1.0, "fr")), voice_tag(Voice(2072, 1, 1.1, "fr")),
+                voice_tag(Voice(2073, 1, 1.0, "fr")), voice_tag(Voice(2072, 1, 1.0, "en"))}) == 5
+
+
+def test_migrates_old_store_and_backfills_text_and_voice(tmp_path: Path) -> None:
+    jobs = make_jobs(3)
+    _old_schema_db(tmp_path, jobs)
+    with Store.open(tmp_path) as store:
+        assert store.version == len(MIGRATIONS) == 2
+        before = store.row(jobs[0].key)
+        assert before is not None and before.state == "done" and before.text is None and before.voice is None
+        tag = voice_tag(jobs[0].voice)
+        assert store.synthesized_texts(tag) == set()  # unknown until the next plan fills it in
+        store.sync_plan(jobs)
+        after = store.row(jobs[0].key)
+        assert after is not None and after.state == "done" and after.clip == "c.wav"
+        assert after.text == jobs[0].segment.text and after.voice == tag
+        assert store.synthesized_texts(tag) == {jobs[0].segment.text}
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(segments)")]
+    conn.close()
+    assert columns[-2:] == ["text", "voice"] and "api_key" not in columns
+
+
+def test_synthesized_texts_only_done_rows_of_that_voice(tmp_path: Path) -> None:
+    jobs = make_jobs(4)
+    other = Voice(9, 2, 1.2, "de")
+    french = [replace(j, voice=other, key=f"other-{i}") for i, j in enumerate(jobs)]
+    with Store.open(tmp_path) as store:
+        store.sync_plan(jobs + french)
+        for key in (jobs[0].key, jobs[1].key, french[2].key):
+            store.mark_submitting(key)
+            store.mark_submitted(key, "J", 2)
+            store.mark_done(key)
+        store.mark_submitting(jobs[2].key)
+        store.mark_submitted(jobs[2].key, "J2", 2)  # paid but not finished: not reusable yet
+        store.mark_failed(jobs[3].key, "rejected")
+        assert store.synthesized_texts(voice_tag(jobs[0].voice)) == {jobs[0].segment.text, jobs[1].segment.text}
+        assert store.synthesized_texts(voice_tag(other)) == {french[2].segment.text}
+        assert store.synthesized_texts(voice_tag(Voice(1))) == set()
+        store.reset(jobs[1].key)  # its clip vanished
+        assert store.synthesized_texts(voice_tag(jobs[0].voice)) == {jobs[0].segment.text}
+        row = store.row(jobs[0].key)
+        assert row is not None and row.text == jobs[0].segment.text
