@@ -7,17 +7,18 @@ already on disk, so running the same build again is cheap and makes no requests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import BudgetError, UserError
-from pipeline.models import Plan
-from pipeline.plan import make_plan, plan_to_dict
+from pipeline.models import Plan, TTSRequest, Voice, content_key
+from pipeline.plan import Reusable, make_plan, plan_to_dict
 from pipeline.recipe import Recipe
 from pipeline.tts.base import Backend
 
@@ -69,6 +70,40 @@ def state_dir(recipe: Recipe) -> Path:
 
 def cache_root(recipe: Recipe) -> Path:
     return recipe.synthesis.cache_dir or (recipe.output_dir / "clips")
+
+
+@contextlib.contextmanager
+def reuse_lookup(recipe: Recipe, backend: str) -> Iterator[Reusable | None]:
+    """Texts whose clip is already in this build's cache, per voice (None on a first build)."""
+    from pipeline.synth.cache import ClipCache
+    from pipeline.synth.store import Store, voice_tag
+
+    path = state_dir(recipe) / "state.sqlite"
+    if not path.is_file():
+        yield None
+        return
+    store = Store.open(path, lock=False)
+    cache = ClipCache(cache_root(recipe))
+    memo: dict[Voice, frozenset[str]] = {}
+
+    def lookup(voice: Voice) -> frozenset[str]:
+        if voice not in memo:
+            texts = store.synthesized_texts(voice_tag(voice))
+            memo[voice] = frozenset(
+                t for t in texts if cache.path(content_key(TTSRequest(t, voice), backend)) is not None
+            )
+        return memo[voice]
+
+    try:
+        yield lookup
+    finally:
+        store.close()
+
+
+def plan_build(recipe: Recipe, backend: str) -> Plan:
+    """The plan for this output directory: clips it already has are reused, not re-bought."""
+    with reuse_lookup(recipe, backend) as lookup:
+        return make_plan(recipe, backend, reusable=lookup)
 
 
 def cached_keys(recipe: Recipe, plan: Plan) -> set[str]:
@@ -139,7 +174,7 @@ def build(recipe: Recipe, choice: BackendChoice, options: BuildOptions) -> Build
     from pipeline.build_stages import package_stage, synth_stage
 
     timer = _Timer()
-    plan = timer.run("plan", lambda: make_plan(recipe, choice.name))
+    plan = timer.run("plan", lambda: plan_build(recipe, choice.name))
     cached = cached_keys(recipe, plan)
     to_spend = sum(j.credits for j in plan.jobs if j.key not in cached)
     confirm_cost(plan, to_spend, recipe, options)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 
 from pipeline.errors import RecipeError
@@ -37,14 +38,21 @@ class _Assigned:
     skip_reason: str
 
 
-def make_plan(recipe: Recipe, backend: str, book: Book | None = None) -> Plan:
-    """Everything before the network. `backend` is part of every clip's content key."""
+Reusable = Callable[[Voice], Collection[str]]
+
+
+def make_plan(recipe: Recipe, backend: str, book: Book | None = None, reusable: Reusable | None = None) -> Plan:
+    """Everything before the network. `backend` is part of every clip's content key.
+
+    `reusable(voice)` gives texts already synthesized in that voice: the segmenter treats
+    them as free, so editing a paragraph re-pays only the segments around the edit.
+    """
     book = book or load_book(recipe.book, recipe.ingest)
     removed: Counter[str] = Counter()
     book_language = recipe.language or vendor_language(book.meta.language) or _guess_language(book)
     assigned = [_assign(recipe, backend, _normalized(recipe, ch, removed), book_language) for ch in book.chapters]
     splitters = _train_splitters(assigned)
-    chapters = tuple(_plan_chapter(recipe, backend, a, splitters) for a in assigned)
+    chapters = tuple(_plan_chapter(recipe, backend, a, splitters, reusable) for a in assigned)
     warnings = list(recipe.warnings) + _rule_warnings(recipe, book) + _voice_warnings(recipe, chapters)
     title = recipe.title or normalize_text(book.meta.title, recipe.normalize, Counter()) or recipe.book.stem
     return Plan(
@@ -162,7 +170,9 @@ def _train_splitters(assigned: list[_Assigned]) -> dict[str, SentenceSplitter]:
     return {lang: SentenceSplitter.train(parts, lang) for lang, parts in texts.items()}
 
 
-def _plan_chapter(recipe: Recipe, backend: str, a: _Assigned, splitters: dict[str, SentenceSplitter]) -> ChapterPlan:
+def _plan_chapter(
+    recipe: Recipe, backend: str, a: _Assigned, splitters: dict[str, SentenceSplitter], reusable: Reusable | None,
+) -> ChapterPlan:
     voice = a.voice
     assert voice is not None
     title = a.chapter.title
@@ -173,6 +183,7 @@ def _plan_chapter(recipe: Recipe, backend: str, a: _Assigned, splitters: dict[st
     segments = segment_chapter(
         sentences, a.chapter.index, voice.language,
         max_chars=recipe.max_chars, billing_unit=recipe.billing_unit, cuts=recipe.cuts,
+        reusable=reusable(voice) if reusable is not None else frozenset(),
     )
     jobs = tuple(
         Job(seg, voice, content_key(TTSRequest(seg.text, voice), backend), credits_for(len(seg.text), recipe.billing_unit))

@@ -162,3 +162,33 @@ def test_faults_still_give_a_complete_book(tmp_path: Path, capsys: pytest.Captur
     stats = em.stats()
     assert stats["duplicate_creates"] <= rep["recreated"] + rep["uncertain_creates"]
     assert len(list((tmp_path / "out").glob("*.mp3"))) == len(plan.active)
+
+
+@pytest.mark.slow
+def test_editing_a_paragraph_or_a_voice_repays_only_what_changed(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AUDIOCLEANER_API_KEY", raising=False)
+    book = tmp_path / "book.md"
+    text = MD_SAMPLE.read_text(encoding="utf-8")
+    book.write_text(text, encoding="utf-8")
+    recipe = write_recipe(tmp_path, book, max_chars=200)
+    assert build(capsys, str(recipe))[0] == 0
+    first = make_plan(load_recipe(recipe), "local")
+
+    word = "compass"
+    assert word in text
+    book.write_text(text.replace(word, "sextant", 1), encoding="utf-8")
+    code, out, _ = main(["plan", str(recipe), "--json"]), *capsys.readouterr()
+    assert code == 0
+    totals = json.loads(out)["totals"]
+    assert 0 < totals["credits_to_spend"] <= 6, totals  # only the edited neighbourhood
+    assert build(capsys, str(recipe))[0] == 0
+    rep = report(tmp_path / "out")["synthesis"]
+    assert rep["jobs"] - rep["cached"] <= 3 and rep["jobs"] >= len(first.jobs) - 1
+
+    recipe.write_text(recipe.read_text(encoding="utf-8") + "chapters: [{index: 2, emotion: sad}]\n", encoding="utf-8")
+    plan = make_plan(load_recipe(recipe), "local")
+    assert build(capsys, str(recipe))[0] == 0
+    rep = report(tmp_path / "out")["synthesis"]
+    chapter2 = next(c for c in plan.chapters if c.index == 2)
+    assert rep["jobs"] - rep["cached"] == len(chapter2.jobs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from pipeline.cli.options import backend_options, load_recipe_with_overrides, recipe_argument
 from pipeline.models import EMOTIONS, Plan
-from pipeline.plan import make_plan, plan_to_dict
+from pipeline.plan import plan_to_dict
 
 EMOTION_NAMES = {v: k for k, v in EMOTIONS.items()}
 
@@ -23,8 +24,9 @@ EMOTION_NAMES = {v: k for k, v in EMOTIONS.items()}
 @click.option("--segments", is_flag=True, help="Print every segment as a JSON line instead of the table.")
 @click.option("--max-chars", type=click.IntRange(1, 100_000), help="Override the recipe's longest segment.")
 @click.option("--cuts", type=click.Choice(["clause", "word"]), help="Override where segments may be cut.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="The build's output directory (for cached clips).")
 @backend_options
-def plan(recipe_path: str, as_json: bool, segments: bool, max_chars: int | None, cuts: str | None,
+def plan(recipe_path: str, as_json: bool, segments: bool, max_chars: int | None, cuts: str | None, output: str | None,
          backend: str | None, api_url: str | None, api_key_file: str | None) -> None:
     """Show what building RECIPE_OR_BOOK will cost, without any network.
 
@@ -32,11 +34,13 @@ def plan(recipe_path: str, as_json: bool, segments: bool, max_chars: int | None,
     `min_credits` is the floor ceil(chapter characters / 100); efficiency is
     min_credits / credits. Clips already in the cache are counted as free.
     """
-    from pipeline.build import cached_keys, choose_backend
+    from pipeline.build import cached_keys, choose_backend, plan_build
 
-    recipe = load_recipe_with_overrides(recipe_path, max_chars=max_chars, cuts=cuts)
+    recipe = load_recipe_with_overrides(
+        recipe_path, max_chars=max_chars, cuts=cuts, output=Path(output).resolve() if output else None
+    )
     choice = choose_backend(backend, api_url, api_key_file)
-    result = make_plan(recipe, choice.name)
+    result = plan_build(recipe, choice.name)
     cached = cached_keys(recipe, result)
     if segments:
         _print_segments(result)
