@@ -254,5 +254,5 @@ class AudioSettings:
     loudness_lufs: float = -20.0
     true_peak_db: float = -3.0
     mp3_bitrate: str = "192k"  # CBR; ACX asks for >= 192 kbps
-    m4b_bitrate: str = "64k"
+    m4b_bitrate: str = "96k"  # AAC at 64k overshoots the -3 dBTP ceiling by ~0.5 dB on speech
     pauses: Pauses = field(default_factory=Pauses)
