@@ -250,7 +250,7 @@ def assemble_book(
     manifest = _load_manifest(work)
     old = manifest.get("chapters", {})
     cover = usable_cover(info.cover, info.title, info.authors)
-    stems = chapter_stems([c.title for c in chapters], [c.index for c in chapters])
+    stems = chapter_stems([c.title for c in chapters])  # 01..N: the listener's track numbers
     todo = _plan(chapters, stems, info, cover, settings, out_dir, old)
     rewritten: list[Path] = []
     reports: list[ChapterReport] = []
@@ -274,6 +274,7 @@ def assemble_book(
             _save_manifest(work, manifest)  # a crash after this chapter keeps its work
     finally:
         stitcher.close()
+    _remove_stale(out_dir, old, entries)
     manifest["chapters"] = entries
     m4b = _package_m4b(chapters, entries, info, cover, settings, out_dir, manifest, rewritten)
     playlist = _package_playlist(chapters, entries, info, settings, out_dir, m4b, rewritten)
@@ -281,6 +282,16 @@ def assemble_book(
     chapter_files = tuple(out_dir / f"{entries[str(c.index)]['stem']}.{f}"
                           for c in chapters for f in CHAPTER_FORMATS if f in settings.formats)
     return PackageResult(chapter_files, m4b, playlist, tuple(rewritten), tuple(reports))
+
+
+def _remove_stale(out: Path, old: dict[str, dict], current: dict[str, dict]) -> None:
+    """Delete chapter files an earlier build wrote under names no chapter has now."""
+    keep = {e["stem"] for e in current.values()}
+    for entry in old.values():
+        stem = entry.get("stem")
+        if stem and stem not in keep:
+            for fmt in CHAPTER_FORMATS:
+                (out / f"{stem}.{fmt}").unlink(missing_ok=True)
 
 
 def _package_m4b(chapters: Sequence[ChapterInput], entries: dict[str, dict], info: BookInfo, cover: Cover,

@@ -130,3 +130,14 @@ def test_ffmetadata_escaping() -> None:
     assert ffmeta_escape("a=b;c#d\\e\nf") == "a\\=b\\;c\\#d\\\\e f"
     meta = ffmetadata(INFO, [("One", 44100), ("Two", 22050)], RATE)
     assert "START=44100\nEND=66150" in meta and meta.startswith(";FFMETADATA1\n")
+
+
+def test_retitled_chapter_leaves_no_stale_file(tmp_path: Path) -> None:
+    chapters = make_chapters(tmp_path / "clips")[:2]
+    settings = AudioSettings(formats=("mp3",))
+    assemble_book(chapters, INFO, settings, tmp_path / "out")
+    renamed = [chapters[0], ChapterInput(chapters[1].index, "Stave Two, Renamed", chapters[1].clips)]
+    result = assemble_book(renamed, INFO, settings, tmp_path / "out")
+    names = sorted(p.name for p in (tmp_path / "out").glob("*.mp3"))
+    assert names == sorted(p.name for p in result.chapter_files)
+    assert "02 - Stave Two, Renamed.mp3" in names
