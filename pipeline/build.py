@@ -181,8 +181,9 @@ def build(recipe: Recipe, choice: BackendChoice, options: BuildOptions) -> Build
     report: dict[str, Any] = {"plan": plan_to_dict(plan, cached)["totals"], "backend": choice.name}
     report_path = recipe.output_dir / "report.json"
     outputs: list[Path] = []
+    store = open_store(recipe)  # the lock is held until packaging is done
     try:
-        report["synthesis"] = timer.run("synthesize", lambda: synth_stage(recipe, plan, choice, options))
+        report["synthesis"] = timer.run("synthesize", lambda: synth_stage(recipe, plan, choice, options, store))
         if not options.skip_package:
             report["package"], outputs = timer.run("package", lambda: package_stage(recipe, plan))
             report["check"] = report["package"].pop("check", None)
@@ -193,7 +194,15 @@ def build(recipe: Recipe, choice: BackendChoice, options: BuildOptions) -> Build
     finally:
         report["wall_seconds"] = timer.stages
         write_json_atomic(report_path, report)
+        store.close()
     return BuildResult(plan, report, report_path, outputs)
+
+
+def open_store(recipe: Recipe) -> Any:
+    """The checkpoint store, locked: a second build on this output directory is refused."""
+    from pipeline.synth.store import Store
+
+    return Store.open(state_dir(recipe) / "state.sqlite")
 
 
 def build_status(recipe: Recipe) -> dict[str, Any]:

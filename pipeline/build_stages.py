@@ -10,21 +10,18 @@ from pipeline.models import Plan
 from pipeline.recipe import Recipe
 
 
-def synth_stage(recipe: Recipe, plan: Plan, choice: Any, options: Any) -> dict[str, Any]:
+def synth_stage(recipe: Recipe, plan: Plan, choice: Any, options: Any, store: Any) -> dict[str, Any]:
     """Synthesize every job not yet in the clip cache; returns the synthesis report."""
-    from pipeline.build import cache_root, open_backend, state_dir
+    from pipeline.build import cache_root, open_backend
     from pipeline.synth.cache import ClipCache
     from pipeline.synth.options import SynthOptions
     from pipeline.synth.runner import run_synthesis
-    from pipeline.synth.store import Store
 
     s = recipe.synthesis
     synth_options = SynthOptions(
         max_open=s.max_open, rate_limit=s.rate_limit, failed_retries=s.failed_retries,
         recreate_expired=s.recreate_expired,
     )
-    state_dir(recipe).mkdir(parents=True, exist_ok=True)
-    store = Store.open(state_dir(recipe) / "state.sqlite")
     try:
         store.sync_plan(plan.jobs)
         backend = open_backend(choice, workers=2)
@@ -37,8 +34,6 @@ def synth_stage(recipe: Recipe, plan: Plan, choice: Any, options: Any) -> dict[s
         partial = getattr(exc, "result", None)
         exc.report = {**(partial.as_dict() if partial is not None else {}), "stopped": exc.message}  # type: ignore[attr-defined]
         raise
-    finally:
-        store.close()
 
 
 def package_stage(recipe: Recipe, plan: Plan) -> tuple[dict[str, Any], list[Path]]:

@@ -192,3 +192,18 @@ def test_editing_a_paragraph_or_a_voice_repays_only_what_changed(tmp_path: Path,
     rep = report(tmp_path / "out")["synthesis"]
     chapter2 = next(c for c in plan.chapters if c.index == 2)
     assert rep["jobs"] - rep["cached"] == len(chapter2.jobs)
+
+
+def test_second_build_on_same_output_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.build import open_store
+
+    monkeypatch.delenv("AUDIOCLEANER_API_KEY", raising=False)
+    recipe = write_recipe(tmp_path, MD_SAMPLE)
+    holder = open_store(load_recipe(recipe))  # stands for a build in progress
+    try:
+        code, text = build(capsys, str(recipe))
+    finally:
+        holder.close()
+    assert code == 2 and "another audiobook process" in text and "Traceback" not in text
+    assert not list((tmp_path / "out").glob("*.mp3"))

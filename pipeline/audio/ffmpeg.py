@@ -214,6 +214,29 @@ def atomic_target(out: Path) -> Path:
     return out.with_name(f".{out.name}.{os.getpid()}.part")
 
 
+def remove_stale_parts(directory: Path) -> int:
+    """Delete `.NAME.PID.part` files whose writer process is gone (killed mid-write)."""
+    removed = 0
+    if not directory.is_dir():
+        return 0
+    for part in directory.glob(".*.part"):
+        pid = part.name[:-len(".part")].rsplit(".", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            part.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def wav_header(data_len: int, sample_rate: int, channels: int) -> bytes:
     """The canonical 44-byte header of a 16-bit PCM WAV holding `data_len` bytes."""
     return struct.pack(

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.audio.cover import cover_extension, usable_cover
-from pipeline.audio.ffmpeg import atomic_target, run_ffmpeg, write_atomic
+from pipeline.audio.ffmpeg import atomic_target, remove_stale_parts, run_ffmpeg, write_atomic
 from pipeline.audio.master import EncodeTarget, master_chapter
 from pipeline.audio.names import book_stem, chapter_stems
 from pipeline.audio.stitch import ChapterInput, StitchedChapter, stitch_chapter
@@ -247,6 +247,8 @@ def assemble_book(
         raise UserError("nothing to assemble: no chapter has audio")
     out_dir.mkdir(parents=True, exist_ok=True)
     work = out_dir / WORK_DIR
+    for directory in (out_dir, work, work / "pcm", work / "tmp"):
+        remove_stale_parts(directory)
     manifest = _load_manifest(work)
     old = manifest.get("chapters", {})
     cover = usable_cover(info.cover, info.title, info.authors)

@@ -64,9 +64,9 @@ def _report(exc: AudiobookError, verbose: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the group and map every outcome to an exit code."""
-    _register()
     verbose = any(a in ("-v", "-vv", "--verbose") for a in (argv or sys.argv[1:]))
     try:
+        _register()
         rv = cli.main(args=argv, prog_name="audiobook", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Interrupted; state is saved, run the same command again to continue.", err=True)

@@ -13,7 +13,6 @@ from rich.table import Table
 
 from pipeline.cli.options import backend_options, load_recipe_with_overrides, recipe_argument
 from pipeline.models import EMOTIONS, Plan
-from pipeline.plan import plan_to_dict
 
 EMOTION_NAMES = {v: k for k, v in EMOTIONS.items()}
 
@@ -35,6 +34,7 @@ def plan(recipe_path: str, as_json: bool, segments: bool, max_chars: int | None,
     min_credits / credits. Clips already in the cache are counted as free.
     """
     from pipeline.build import cached_keys, choose_backend, plan_build
+    from pipeline.plan import plan_to_dict
 
     recipe = load_recipe_with_overrides(
         recipe_path, max_chars=max_chars, cuts=cuts, output=Path(output).resolve() if output else None
