@@ -241,7 +241,7 @@ def _parse_output(value: Any, where: Where, audio: AudioSettings, base: Path) ->
     out = None
     if "directory" in d:
         p = Path(get_str(d["directory"], at(d, "directory", where))).expanduser()
-        out = p if p.is_absolute() else base / p
+        out = (p if p.is_absolute() else base / p).resolve()
     changes: dict[str, Any] = {}
     if "formats" in d:
         w = at(d, "formats", where)
@@ -283,5 +283,5 @@ def _parse_synthesis(value: Any, where: Where, base: Path) -> SynthesisSettings:
         opts["confirm_above"] = get_int(d["confirm_above"], at(d, "confirm_above", where), lo=0)
     if "cache_dir" in d:
         p = Path(get_str(d["cache_dir"], at(d, "cache_dir", where))).expanduser()
-        opts["cache_dir"] = p if p.is_absolute() else base / p
+        opts["cache_dir"] = (p if p.is_absolute() else base / p).resolve()
     return SynthesisSettings(**opts)
