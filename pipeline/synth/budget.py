@@ -3,7 +3,8 @@
 Why one bucket: the vendor may count creates and queries against the same rate
 limit, so both draw from one budget; a 101003 pauses the whole budget, not one caller.
 Why AIMD: 101004 may mean open tasks or requests in flight; halving our own ceiling
-and creeping back up finds the service's limit without knowing it.
+and creeping back up finds the service's limit without knowing it (at the configured
+ceiling, which is usually the real limit, one step down is enough).
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ class TokenBucket:
         self._tokens = self.burst
         self._last = time.monotonic()
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
+        self._locks = {False: asyncio.Lock(), True: asyncio.Lock()}
+        self._urgent = 0
+        self.granted = 0
+        self._mark_at, self._mark_granted, self._last_slack = self._last, 0, 1.0
         self.penalties = 0
         self._strikes = 0
 
@@ -44,19 +48,44 @@ class TokenBucket:
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
 
-    async def acquire(self) -> None:
-        """Wait for one token (FIFO through the lock, so callers are paced fairly)."""
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                if now < self._paused_until:
-                    await asyncio.sleep(self._paused_until - now)
-                    continue
-                self._refill(now)
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
-                    return
-                await asyncio.sleep((1.0 - self._tokens) / self.rate)
+    async def acquire(self, urgent: bool = False) -> None:
+        """Wait for one token; `urgent` callers (creates) go before queued polls.
+
+        Why: a create refills an open-task slot the service has already freed, so it is
+        worth more than a poll; each class is FIFO through its own lock.
+        """
+        if urgent:
+            self._urgent += 1
+        try:
+            async with self._locks[urgent]:
+                while True:
+                    now = time.monotonic()
+                    if now < self._paused_until:
+                        await asyncio.sleep(self._paused_until - now)
+                        continue
+                    self._refill(now)
+                    if not urgent and self._urgent:
+                        await asyncio.sleep(max(0.005, (1.0 - self._tokens) / self.rate))
+                        continue
+                    if self._tokens >= 1.0:
+                        self._tokens -= 1.0
+                        self.granted += 1
+                        return
+                    await asyncio.sleep((1.0 - self._tokens) / self.rate)
+        finally:
+            if urgent:
+                self._urgent -= 1
+
+    def slack(self, window: float = 2.0) -> float:
+        """Fraction of the budget unused in the last `window`-ish seconds (0..1)."""
+        now = time.monotonic()
+        elapsed = now - self._mark_at
+        if elapsed < window:
+            return self._last_slack
+        used = (self.granted - self._mark_granted) / (elapsed * self.rate)
+        self._last_slack = min(1.0, max(0.0, 1.0 - used))
+        self._mark_at, self._mark_granted = now, self.granted
+        return self._last_slack
 
     def penalize(self) -> float:
         """101003: pause the whole budget for a full-jitter exponential delay."""
@@ -80,6 +109,7 @@ class AIMDGate:
         self.max_open = max(1, max_open)
         self.limit = float(min(self.max_open, start or self.max_open))
         self.open = 0
+        self.confirmed = 0  # open slots whose create the service accepted
         self.history: list[int] = [int(self.limit)]
         self._cond = asyncio.Condition()
         self._last_cut = 0.0
@@ -110,10 +140,19 @@ class AIMDGate:
             self._cond.notify_all()
 
     def on_congestion(self, hold: float = 0.25) -> None:
-        """Multiplicative decrease; replies from the same window only cut once."""
+        """Decrease once per window of replies: -1 at the configured ceiling, else halve.
+
+        Why: the configured max_open is usually the service's real limit, and a 101004
+        there comes from a race (our count and the service's differ for a moment), so
+        one slot less is enough. When fewer than max_open accepted tasks are open, the
+        service's limit is below ours and unknown: halving finds it fast.
+        """
         now = time.monotonic()
         if now - self._last_cut < hold:
             return
         self._last_cut = now
-        self.limit = max(1.0, self.limit / 2)
+        if int(self.limit) >= self.max_open and self.confirmed >= self.max_open > 1:
+            self.limit = float(self.max_open - 1)
+        else:
+            self.limit = max(1.0, self.limit / 2)
         self._record()

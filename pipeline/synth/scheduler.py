@@ -35,6 +35,36 @@ from pipeline.tts.base import Backend
 _TRANSIENT = (TransientAPIError, BadAudioError, asyncio.TimeoutError, TimeoutError)
 
 
+class _Slot:
+    """One job's hold on the open-task gate: released when the service's slot frees
+    (at the "success" poll, before the download), re-taken only to create again."""
+
+    def __init__(self, gate: AIMDGate) -> None:
+        self.gate = gate
+        self.held = True  # the run loop acquired it for us
+        self.created = False  # counted in gate.confirmed
+
+    def confirm(self) -> None:
+        """The service accepted our create: this slot is surely open on its side too."""
+        if self.held and not self.created:
+            self.created = True
+            self.gate.confirmed += 1
+
+    async def acquire(self, engine: Engine) -> bool:
+        if not self.held:
+            await self.gate.acquire()
+            self.held = True
+        return not engine.stopping
+
+    async def release(self) -> None:
+        if self.held:
+            self.held = False
+            if self.created:
+                self.created = False
+                self.gate.confirmed -= 1
+            await self.gate.release()
+
+
 class JobFailed(Exception):
     """Internal: this job cannot be completed in this run (reason in the message)."""
 
@@ -144,7 +174,9 @@ class Engine:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             while self._tasks:
-                results = await asyncio.gather(*list(self._tasks), return_exceptions=True)
+                batch = list(self._tasks)
+                results = await asyncio.gather(*batch, return_exceptions=True)
+                self._tasks.difference_update(batch)  # progress even if a done-callback lags
                 for res in results:
                     if isinstance(res, BaseException) and not isinstance(res, asyncio.CancelledError):
                         raise res
@@ -161,8 +193,9 @@ class Engine:
         self._abort()
 
     async def _job(self, job: Job, job_id: str | None, submitted_at: float | None) -> None:
+        slot = _Slot(self.gate)
         try:
-            await self._drive(job, job_id, submitted_at)
+            await self._drive(job, job_id, submitted_at, slot)
         except JobFailed as exc:
             self.store.mark_failed(job.key, str(exc))
             self.stats.failures.append(f"chapter {job.segment.chapter} segment {job.segment.index}: {exc}")
@@ -171,21 +204,25 @@ class Engine:
                 self.fatal = exc
             self._abort()
         finally:
-            await self.gate.release()
+            await slot.release()
             self._report()
 
-    async def _drive(self, job: Job, job_id: str | None, submitted_at: float | None) -> None:
+    async def _drive(self, job: Job, job_id: str | None, submitted_at: float | None, slot: _Slot) -> None:
         failed_rounds = expired_rounds = 0
         while True:
             if job_id is None or submitted_at is None:
+                if not await slot.acquire(self):
+                    return
                 created = await self._create(job)
                 if created is None:
                     return
                 job_id, submitted_at = created
+            slot.confirm()
             outcome, url = await self._poll(job, job_id, submitted_at)
             if outcome == "halt":
                 return
             if outcome == "success":
+                await slot.release()  # the service freed its slot when processing ended
                 outcome = await self._download(job, url)
                 if outcome in ("done", "halt"):
                     return
@@ -210,7 +247,7 @@ class Engine:
         """Create with retries; None when creating stopped (stop, credits)."""
         faults = limited = 0
         while not self.no_create():
-            await self.bucket.acquire()
+            await self.bucket.acquire(urgent=True)
             if self.no_create():
                 break
             self.store.mark_submitting(job.key)  # a cancel from here on leaves it ambiguous
@@ -299,11 +336,26 @@ class Engine:
                     raise JobFailed("task succeeded without an output URL")
             if status.state == "waiting" or not (status.state == "failed" or status.output_url):
                 lo = elapsed
-                step = self.estimator.first_step(chars, elapsed) if step == 0.0 else self.estimator.next_step(step)
+                step = (self.estimator.first_step(chars, elapsed) if step == 0.0
+                        else self.estimator.next_step(step, elapsed, chars))
                 delay = step
                 continue
             self.estimator.observe(chars, lo, elapsed)
+            self._retarget_polls()
             return ("success", status.output_url) if status.state == "success" else ("failed", "")
+
+    def _retarget_polls(self) -> None:
+        """Polls per task the budget affords while every slot is busy.
+
+        Each slot cycles through one create and P polls per (duration + lag) seconds, so
+        with `ceiling` slots the budget R allows P = R * (duration + lag) / ceiling - 1;
+        keep a 10 % margin so creates never wait behind polls for long.
+        """
+        mean = self.estimator.mean_duration()
+        if mean is None:
+            return
+        cycle = mean + self.estimator.expected_lag()
+        self.estimator.set_target(0.9 * self.bucket.rate * cycle / self.gate.ceiling - 1.0)
 
     def _query_refused(self, exc: Exception, faults: int) -> float | None:
         """Delay before querying again, None to give the task up (expired, halt), or raise."""

@@ -206,3 +206,81 @@ def test_programmatic_stop_keeps_job_ids_and_resumes(tmp_path: Path) -> None:
     result = run(jobs, fake, tmp_path)
     assert result.done == 30 and result.ambiguous_resubmits == 0
     assert fake.requests["create"] == 30 and created < 30
+
+
+def test_open_slot_freed_before_download(tmp_path: Path) -> None:
+    """A slow file host must not hold open-task slots: downloads overlap new creates."""
+    import time as _time
+
+    class SlowDownloads(FakeBackend):
+        async def download(self, url: str) -> bytes:
+            await asyncio.sleep(0.3)
+            return await super().download(url)
+
+    jobs = make_jobs(8)
+    fake = SlowDownloads(max_open=1, task_time=lambda c: 0.02)
+    t0 = _time.monotonic()
+    result = run(jobs, fake, tmp_path, max_open=1, poll_initial=0.02)
+    assert result.done == 8 and fake.max_seen_open <= 1
+    assert result.concurrency_limited == 0
+    assert _time.monotonic() - t0 < 8 * 0.3 * 0.6  # serial slot+download would take >= 2.4 s
+
+
+def test_schedule_trades_polls_for_lag() -> None:
+    from pipeline.synth.polling import plan_schedule
+
+    samples = [0.3 + 1.2 * i / 63 for i in range(64)]
+    tight, loose = plan_schedule(samples, 1.2), plan_schedule(samples, 1.9)
+    assert tight.polls <= 1.2 and loose.polls <= 1.9
+    assert loose.lag < tight.lag
+
+
+def test_estimator_drops_length_scaling_when_durations_do_not_depend_on_it() -> None:
+    from pipeline.synth.polling import PollEstimator
+
+    est = PollEstimator(None)
+    for i in range(40):
+        chars = 40 + (i * 37) % 400
+        d = 0.5 + 0.01 * (i % 5)  # length-independent
+        est.observe(chars, d - 0.02, d + 0.02)
+    assert abs(est.expected(40) - est.expected(440)) < 0.05
+    est2 = PollEstimator(None)
+    for i in range(40):
+        chars = 40 + (i * 37) % 400
+        d = 0.002 * (chars + 100)  # proportional to length
+        est2.observe(chars, d - 0.01, d + 0.01)
+    assert est2.expected(440) > 2 * est2.expected(40)
+
+
+def test_gate_steps_down_by_one_at_known_limit_and_halves_below() -> None:
+    from pipeline.synth.budget import AIMDGate
+
+    gate = AIMDGate(8)
+    gate.confirmed = 8
+    gate.on_congestion(hold=0.0)
+    assert gate.ceiling == 7
+    gate.confirmed = 3  # fewer accepted tasks than our ceiling: the service's limit is lower
+    gate.on_congestion(hold=0.0)
+    assert gate.ceiling == 3
+
+
+def test_creates_jump_the_poll_queue() -> None:
+    from pipeline.synth.budget import TokenBucket
+
+    async def main() -> list[str]:
+        bucket = TokenBucket(50.0)
+        await bucket.acquire()  # empty it
+        order: list[str] = []
+
+        async def take(name: str, urgent: bool) -> None:
+            await bucket.acquire(urgent=urgent)
+            order.append(name)
+
+        polls = [asyncio.create_task(take(f"poll{i}", False)) for i in range(3)]
+        await asyncio.sleep(0)
+        create = asyncio.create_task(take("create", True))
+        await asyncio.gather(*polls, create)
+        return order
+
+    order = asyncio.run(main())
+    assert order.index("create") <= 1  # at most the poll already holding a token goes first
