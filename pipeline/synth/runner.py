@@ -73,7 +73,8 @@ def _outcome(engine: Engine, result: SynthResult, interrupted: bool) -> SynthRes
         )
     elif result.failed:
         exc = SynthesisFailedError(
-            f"{result.failed} of {result.jobs} segments failed after all retries; "
+            f"{result.failed} of {result.jobs} segments failed after all retries "
+            f"(first: {result.failures[0] if result.failures else 'unknown'}); "
             f"{result.done} done are kept. Run again to retry the failed ones."
         )
     if exc is not None:
