@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 
 
 def full_jitter(attempt: int, base: float = 0.25, cap: float = 20.0, rng: random.Random | None = None) -> float:
@@ -156,3 +157,34 @@ class AIMDGate:
         else:
             self.limit = max(1.0, self.limit / 2)
         self._record()
+
+
+class Slot:
+    """One job's hold on the open-task gate: released when the service's slot frees
+    (at the "success" poll, before the download), re-taken only to create again."""
+
+    def __init__(self, gate: AIMDGate) -> None:
+        self.gate = gate
+        self.held = True  # the run loop acquired it for us
+        self.created = False  # counted in gate.confirmed
+
+    def confirm(self) -> None:
+        """The service accepted our create: this slot is surely open on its side too."""
+        if self.held and not self.created:
+            self.created = True
+            self.gate.confirmed += 1
+
+    async def acquire(self, stopping: Callable[[], bool]) -> bool:
+        """Hold the gate again (to create again); False when the run is stopping."""
+        if not self.held:
+            await self.gate.acquire()
+            self.held = True
+        return not stopping()
+
+    async def release(self) -> None:
+        if self.held:
+            self.held = False
+            if self.created:
+                self.created = False
+                self.gate.confirmed -= 1
+            await self.gate.release()

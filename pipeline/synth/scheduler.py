@@ -24,7 +24,7 @@ from pipeline.errors import (
     TransientAPIError,
 )
 from pipeline.models import Job
-from pipeline.synth.budget import AIMDGate, TokenBucket, bounded_backoff
+from pipeline.synth.budget import AIMDGate, Slot, TokenBucket, bounded_backoff
 from pipeline.synth.cache import ClipCache, sniff_ext
 from pipeline.synth.options import Stats, SynthOptions
 from pipeline.synth.polling import PollEstimator
@@ -33,36 +33,6 @@ from pipeline.synth.store import Store
 from pipeline.tts.base import Backend
 
 _TRANSIENT = (TransientAPIError, BadAudioError, asyncio.TimeoutError, TimeoutError)
-
-
-class _Slot:
-    """One job's hold on the open-task gate: released when the service's slot frees
-    (at the "success" poll, before the download), re-taken only to create again."""
-
-    def __init__(self, gate: AIMDGate) -> None:
-        self.gate = gate
-        self.held = True  # the run loop acquired it for us
-        self.created = False  # counted in gate.confirmed
-
-    def confirm(self) -> None:
-        """The service accepted our create: this slot is surely open on its side too."""
-        if self.held and not self.created:
-            self.created = True
-            self.gate.confirmed += 1
-
-    async def acquire(self, engine: Engine) -> bool:
-        if not self.held:
-            await self.gate.acquire()
-            self.held = True
-        return not engine.stopping
-
-    async def release(self) -> None:
-        if self.held:
-            self.held = False
-            if self.created:
-                self.created = False
-                self.gate.confirmed -= 1
-            await self.gate.release()
 
 
 class JobFailed(Exception):
@@ -193,7 +163,7 @@ class Engine:
         self._abort()
 
     async def _job(self, job: Job, job_id: str | None, submitted_at: float | None) -> None:
-        slot = _Slot(self.gate)
+        slot = Slot(self.gate)
         try:
             await self._drive(job, job_id, submitted_at, slot)
         except JobFailed as exc:
@@ -207,11 +177,11 @@ class Engine:
             await slot.release()
             self._report()
 
-    async def _drive(self, job: Job, job_id: str | None, submitted_at: float | None, slot: _Slot) -> None:
+    async def _drive(self, job: Job, job_id: str | None, submitted_at: float | None, slot: Slot) -> None:
         failed_rounds = expired_rounds = 0
         while True:
             if job_id is None or submitted_at is None:
-                if not await slot.acquire(self):
+                if not await slot.acquire(lambda: self.stopping):
                     return
                 created = await self._create(job)
                 if created is None:
