@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from bench._emulator import sentence
+
 SEED = 20240611
 KEYS = ({"key": "ref-key", "credits": 100_000}, {"key": "crash-key", "credits": 100_000})
 EMULATOR = {"rate_limit": 20, "max_open": 8, "task_time": (0.2, 0.6), "workers": 8,
@@ -37,30 +39,13 @@ MIN_PER_PHASE = 3  # kills that must land in synthesis, and in packaging
 MAX_INTERRUPTIONS = 24  # a safety stop for the kill loop
 SIGINT_EXIT_SECONDS = 6.0  # stop_grace is 1.5 s; the rest is interpreter teardown
 
-_SUBJECTS = ("The old ferryman", "Mira", "A tired clerk", "The harbour cat", "Her brother",
-             "The surveyor", "Nobody in town", "The captain", "Two fishermen", "The baker's son")
-_VERBS = ("walked along", "looked at", "remembered", "counted", "painted", "argued about",
-          "forgot", "measured", "sketched", "waited by")
-_OBJECTS = ("the northern shore", "a box of brass tools", "the keeper's ledger", "seven grey gulls",
-            "the unfinished map", "the river mouth", "a pair of wet boots", "the market square")
-_TAILS = ("before the rain", "at dawn", "for the third time", "in silence", "as the tide turned", "", "", "")
-
-
-def _sentence(rng: random.Random) -> str:
-    words = f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)}"
-    tail = rng.choice(_TAILS)
-    if tail:
-        words += (", " if rng.random() < 0.5 else " ") + tail
-    return words + rng.choice(".....!?")
-
-
 def write_book(path: Path, rng: random.Random, chapters: int = 4, paragraphs: int = 5) -> None:
     """Varied English prose: short sentences so ~50 one-credit segments read in a few minutes (fast to package)."""
     lines = ["# The Crash Test Book", ""]
     for number in range(1, chapters + 1):
         lines += [f"## Chapter {number}", ""]
         for _ in range(paragraphs):
-            lines += [" ".join(_sentence(rng) for _ in range(rng.randint(2, 4))), ""]
+            lines += [" ".join(sentence(rng) for _ in range(rng.randint(2, 4))), ""]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -30,7 +29,6 @@ def test_book_segments_losslessly_near_floor(name: str, language: str, limit: fl
     chapters = [normalize_chapter(c, NormalizeOptions())[0] for c in book.chapters if c.matter == "body"]
     splitter = SentenceSplitter.train((b.text for c in chapters for b in c.blocks), language)
     floor = ours = word = 0
-    started = time.perf_counter()
     for chapter in chapters:
         sentences = chapter_sentences(chapter, splitter, language)
         if not sentences:
@@ -47,7 +45,6 @@ def test_book_segments_losslessly_near_floor(name: str, language: str, limit: fl
     assert floor > 0
     assert ours / floor <= limit
     assert word / floor <= 1.002
-    assert time.perf_counter() - started < 30
 
 
 def test_holmes_abbreviations_on_the_real_book() -> None:
