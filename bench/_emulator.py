@@ -39,6 +39,9 @@ class EmulatorProcess:
     def stats(self) -> dict[str, Any]:
         return self._call("/_emulator/stats")
 
+    def timeline(self) -> dict[str, Any]:
+        return self._call("/_emulator/timeline")
+
     def reset(self) -> None:
         self._call("/_emulator/reset", "POST")
 

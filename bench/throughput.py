@@ -2,13 +2,17 @@
 
 Run: /work/venv/bin/python bench/throughput.py [--rate-limit 20] [--max-open 8]
      [--task-time 0.3:1.5] [--segments 400] [--runs 3] [--audio tone] [--workers C]
-     [--budget R] [--our-max-open C]
+     [--budget R] [--our-max-open C] [--probe-odds 0.1]
 
 Starts `audiobook emulator` (a separate process, 127.0.0.1, its own port), builds a
 generated book of about --segments one-to-two-credit segments with packaging skipped
 (BuildOptions(skip_package=True), i.e. `build --no-package`), and prints per run: wall
 time of synthesis, the bound, their ratio, polls per task, and the 101003 (rate) and
-101004 (concurrency) replies drawn; then the medians.
+101004 (concurrency) replies drawn; then the medians. Also: probe creates sent (creates
+with every slot seemingly busy) and how many were refused (those are the 101004s: no
+task, no charge); from the emulator's timeline, the mean `refill` delay between a task's
+end and the create that took its slot, idle slot-seconds per task, and the `tail` from
+the last task's end to the end of synthesis.
 
 The bound: every task needs at least one create and one get, all drawn from R requests
 per second, so wall >= 2N/R; and at most C tasks are open at once, each open for its
@@ -51,16 +55,22 @@ class RunFigures:
     rate_limited: int  # 101003 replies (emulator's count)
     concurrency_limited: int  # 101004 replies (emulator's count)
     task_seconds: float
+    probes_landed: int  # creates sent with every slot seemingly busy that landed
+    probes_refused: int  # ... that drew 101004 (part of the 101004 column)
+    refill: float  # mean seconds from a task's end to the create that took its slot
+    idle: float  # open-task slot-seconds unused while the emulator ran, per task
+    tail: float  # seconds from the emulator's last task end to the end of synthesis
 
     @property
     def ratio(self) -> float:
         return self.wall / self.bound if self.bound else float("inf")
 
 
-def write_recipe(path: Path, book: Path, out: Path, budget: float, max_open: int) -> None:
+def write_recipe(path: Path, book: Path, out: Path, budget: float, max_open: int, odds: float = 0.1) -> None:
     path.write_text(
         f"book: {book}\nlanguage: en\nmax_chars: {MAX_CHARS}\n"
         f"synthesis:\n  max_open: {max_open}\n  rate_limit: {budget}\n  confirm_above: 100000000\n"
+        f"  probe_odds: {odds}\n"
         f"output:\n  directory: {out}\n",
         encoding="utf-8",
     )
@@ -87,6 +97,7 @@ def one_run(em: EmulatorProcess, recipe: Path, rate: float, slots: int) -> RunFi
     synth: dict[str, Any] = result.report["synthesis"]
     time.sleep(0.2)  # let the emulator's last task bookkeeping settle
     stats = em.stats()
+    refill, idle, span = slot_use(em.timeline(), slots)
     n = int(stats["tasks_created"])
     request_bound = 2 * n / rate
     slot_bound = float(stats["task_seconds"]) / slots
@@ -96,24 +107,55 @@ def one_run(em: EmulatorProcess, recipe: Path, rate: float, slots: int) -> RunFi
         polls_per_task=float(synth["polls_per_task"]), max_polls=int(synth["max_polls"]),
         rate_limited=int(stats["rate_limited"]), concurrency_limited=int(stats["concurrency_limited"]),
         task_seconds=float(stats["task_seconds"]),
+        probes_landed=int(synth["probes_landed"]), probes_refused=int(synth["probes_refused"]),
+        refill=refill, idle=idle, tail=max(0.0, float(synth["wall_time"]) - span),
     )
+
+
+def slot_use(timeline: dict[str, Any], slots: int) -> tuple[float, float, float]:
+    """(mean refill delay, idle slot-seconds per task, emulator span) from its timeline.
+
+    Refill: each task end is matched, in order, with the first later create; the gap is
+    how long that slot sat free. Idle: slots minus open tasks, integrated over the span.
+    """
+    tasks = [t for t in timeline["tasks"] if t[2] is not None]
+    if not tasks:
+        return 0.0, 0.0, 0.0
+    creates = sorted(t[0] for t in tasks)
+    ends = sorted(t[2] for t in tasks)
+    gaps, j = [], slots  # the first `slots` creates filled empty slots
+    for end in ends:
+        while j < len(creates) and creates[j] < end:
+            j += 1
+        if j >= len(creates):
+            break
+        gaps.append(creates[j] - end)
+        j += 1
+    start, stop = creates[0], ends[-1]
+    busy = sum(min(e, stop) - c for c, _, e in tasks)
+    idle = (slots * (stop - start) - busy) / len(tasks)
+    return (statistics.mean(gaps) if gaps else 0.0), idle, stop - start
 
 
 def print_table(runs: list[RunFigures]) -> None:
     head = f"{'run':>6} {'tasks':>6} {'wall s':>8} {'2N/R':>7} {'Σt/C':>7} {'bound':>7} {'ratio':>6} " \
-           f"{'polls/t':>7} {'maxpoll':>7} {'101003':>6} {'101004':>6}"
+           f"{'polls/t':>7} {'maxpoll':>7} {'101003':>6} {'101004':>6} {'probes':>6} {'refused':>7} " \
+           f"{'refill':>6} {'idle/t':>6} {'tail':>5}"
     print(head)
     rows = [(str(i + 1), r) for i, r in enumerate(runs)]
     for label, r in rows:
         print(f"{label:>6} {r.tasks:>6} {r.wall:>8.2f} {r.request_bound:>7.2f} {r.slot_bound:>7.2f} "
               f"{r.bound:>7.2f} {r.ratio:>6.3f} {r.polls_per_task:>7.2f} {r.max_polls:>7} "
-              f"{r.rate_limited:>6} {r.concurrency_limited:>6}")
+              f"{r.rate_limited:>6} {r.concurrency_limited:>6} {r.probes_landed + r.probes_refused:>6} "
+              f"{r.probes_refused:>7} {r.refill:>6.3f} {r.idle:>6.3f} {r.tail:>5.2f}")
     med = statistics.median
     print(f"{'median':>6} {med(r.tasks for r in runs):>6.0f} {med(r.wall for r in runs):>8.2f} "
           f"{med(r.request_bound for r in runs):>7.2f} {med(r.slot_bound for r in runs):>7.2f} "
           f"{med(r.bound for r in runs):>7.2f} {med(r.ratio for r in runs):>6.3f} "
           f"{med(r.polls_per_task for r in runs):>7.2f} {med(r.max_polls for r in runs):>7.0f} "
-          f"{med(r.rate_limited for r in runs):>6.0f} {med(r.concurrency_limited for r in runs):>6.0f}")
+          f"{med(r.rate_limited for r in runs):>6.0f} {med(r.concurrency_limited for r in runs):>6.0f} "
+          f"{med(r.probes_landed + r.probes_refused for r in runs):>6.0f} {med(r.probes_refused for r in runs):>7.0f} "
+          f"{med(r.refill for r in runs):>6.3f} {med(r.idle for r in runs):>6.3f} {med(r.tail for r in runs):>5.2f}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -128,6 +170,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--budget", type=float, default=None, help="our request budget, req/s (default: = R)")
     p.add_argument("--our-max-open", type=int, default=None, help="our open-task ceiling (default: = C)")
+    p.add_argument("--probe-odds", type=float, default=0.1, help="our synthesis.probe_odds (least odds; 0 = no probes)")
     return p.parse_args(argv)
 
 
@@ -148,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         with start_emulator(args) as em:
             for i in range(a.runs):
                 recipe = work / f"run{i}.yaml"
-                write_recipe(recipe, book, work / f"out{i}", budget, our_open)
+                write_recipe(recipe, book, work / f"out{i}", budget, our_open, a.probe_odds)
                 runs.append(one_run(em, recipe, a.rate_limit, slots))
         print_table(runs)
     ratio = statistics.median(r.ratio for r in runs)

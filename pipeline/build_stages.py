@@ -20,7 +20,7 @@ def synth_stage(recipe: Recipe, plan: Plan, choice: Any, options: Any, store: An
     s = recipe.synthesis
     synth_options = SynthOptions(
         max_open=s.max_open, rate_limit=s.rate_limit, failed_retries=s.failed_retries,
-        recreate_expired=s.recreate_expired,
+        recreate_expired=s.recreate_expired, probe_odds=s.probe_odds,
     )
     try:
         store.sync_plan(plan.jobs)

@@ -34,6 +34,7 @@ class SynthesisSettings:
     recreate_expired: bool = True
     confirm_above: int = 2000  # ask before spending more credits than this
     cache_dir: Path | None = None
+    probe_odds: float = 0.1  # least odds for a probe create (pipeline/synth/occupancy.py); 0 = never
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,8 @@ def _parse_output(value: Any, where: Where, audio: AudioSettings, base: Path) ->
 
 
 def _parse_synthesis(value: Any, where: Where, base: Path) -> SynthesisSettings:
-    keys = ("max_open", "rate_limit", "failed_retries", "recreate_expired", "confirm_above", "cache_dir")
+    keys = ("max_open", "rate_limit", "failed_retries", "recreate_expired", "confirm_above", "cache_dir",
+            "probe_odds")
     d = mapping(value, where, keys)
     opts: dict[str, Any] = {}
     if "max_open" in d:
@@ -281,6 +283,8 @@ def _parse_synthesis(value: Any, where: Where, base: Path) -> SynthesisSettings:
         opts["recreate_expired"] = get_bool(d["recreate_expired"], at(d, "recreate_expired", where))
     if "confirm_above" in d:
         opts["confirm_above"] = get_int(d["confirm_above"], at(d, "confirm_above", where), lo=0)
+    if "probe_odds" in d:
+        opts["probe_odds"] = get_float(d["probe_odds"], at(d, "probe_odds", where), lo=0.0, hi=1.0)
     if "cache_dir" in d:
         p = Path(get_str(d["cache_dir"], at(d, "cache_dir", where))).expanduser()
         opts["cache_dir"] = (p if p.is_absolute() else base / p).resolve()

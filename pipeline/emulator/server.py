@@ -74,6 +74,8 @@ class EmulatorApp:
             return self._file(path[len(FILES_PREFIX):])
         if path == "/_emulator/stats" and req.method == "GET":
             return Response.json(self.stats())
+        if path == "/_emulator/timeline" and req.method == "GET":
+            return Response.json(self.state.timeline())
         if path == "/_emulator/reset" and req.method == "POST":
             self.reset()
             return Response.json({"ok": True})

@@ -137,6 +137,7 @@ class EmulatorState:
         self.counters: collections.Counter[str] = collections.Counter()
         self.requests: collections.Counter[str] = collections.Counter()
         self.task_seconds = 0.0
+        self.refused_at: list[float] = []  # creates answered 101004 for open tasks
         self.faults.reset()
 
     # --- guards shared by create and get --------------------------------------------
@@ -182,6 +183,7 @@ class EmulatorState:
             return err(100100), None
         if self.config.max_open and self.open_tasks(account.spec.key) >= self.config.max_open:
             self.counters["concurrency_limited"] += 1
+            self.refused_at.append(now)
             return err(101004), None
         content = identity.rsplit(":", 1)[0]
         if content in account.seen:
@@ -254,6 +256,13 @@ class EmulatorState:
         account.balance -= task.cost
         task.paid = True
         self.counters["credits_charged"] += task.cost
+
+    def timeline(self) -> dict[str, Any]:
+        """Per task (created, started, finished) and refused creates, in emulator-clock
+        seconds: for benchmarks to see where open-task slots sat idle."""
+        tasks = sorted(self.tasks.values(), key=lambda t: t.created_at)
+        return {"tasks": [[t.created_at, t.started_at, t.finished_at] for t in tasks],
+                "refused": list(self.refused_at)}
 
     def topup(self, key: str, credits: int) -> int | None:
         account = self.accounts.get(key)

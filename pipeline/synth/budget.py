@@ -14,6 +14,8 @@ import random
 import time
 from collections.abc import Callable
 
+PROBE_TICK = 0.01  # seconds between re-checks of the odds that a slot is free
+
 
 def full_jitter(attempt: int, base: float = 0.25, cap: float = 20.0, rng: random.Random | None = None) -> float:
     """AWS-style full jitter: uniform(0, min(cap, base * 2**attempt))."""
@@ -114,15 +116,38 @@ class AIMDGate:
         self.history: list[int] = [int(self.limit)]
         self._cond = asyncio.Condition()
         self._last_cut = 0.0
+        self.probing = False
 
     @property
     def ceiling(self) -> int:
         return max(1, int(self.limit))
 
-    async def acquire(self) -> None:
+    async def acquire(self, probe: Callable[[], bool] | None = None) -> bool:
+        """Take a slot; True means it is a probe (every slot seemed busy, see occupancy.py).
+
+        With `probe`, the odds are re-checked every PROBE_TICK seconds, since they grow
+        with time rather than with any event; one probe is out at a time.
+        """
         async with self._cond:
-            await self._cond.wait_for(lambda: self.open < self.ceiling)
-            self.open += 1
+            while True:
+                if self.open < self.ceiling:
+                    self.open += 1
+                    return False
+                if probe is not None and not self.probing and probe():
+                    self.open += 1
+                    self.probing = True
+                    return True
+                try:
+                    async with asyncio.timeout(PROBE_TICK if probe is not None else None):
+                        await self._cond.wait()
+                except TimeoutError:
+                    pass
+
+    async def probe_done(self) -> None:
+        """The probe's create was answered: another may go."""
+        async with self._cond:
+            self.probing = False
+            self._cond.notify_all()
 
     async def release(self) -> None:
         async with self._cond:
@@ -163,9 +188,10 @@ class Slot:
     """One job's hold on the open-task gate: released when the service's slot frees
     (at the "success" poll, before the download), re-taken only to create again."""
 
-    def __init__(self, gate: AIMDGate) -> None:
+    def __init__(self, gate: AIMDGate, probe: bool = False) -> None:
         self.gate = gate
         self.held = True  # the run loop acquired it for us
+        self.probe = probe  # the next create is a probe (every slot seemed busy)
         self.created = False  # counted in gate.confirmed
 
     def confirm(self) -> None:
@@ -174,14 +200,22 @@ class Slot:
             self.created = True
             self.gate.confirmed += 1
 
-    async def acquire(self, stopping: Callable[[], bool]) -> bool:
+    async def acquire(self, stopping: Callable[[], bool], probe: Callable[[], bool] | None = None) -> bool:
         """Hold the gate again (to create again); False when the run is stopping."""
         if not self.held:
-            await self.gate.acquire()
+            self.probe = await self.gate.acquire(probe)
             self.held = True
         return not stopping()
 
+    async def answered(self) -> bool:
+        """The create got a reply; True if it was a probe (and the next may go)."""
+        was, self.probe = self.probe, False
+        if was:
+            await self.gate.probe_done()
+        return was
+
     async def release(self) -> None:
+        await self.answered()
         if self.held:
             self.held = False
             if self.created:

@@ -17,6 +17,7 @@ class SynthOptions:
     poll_initial: float | None = None  # first poll delay; None = learned
     retry_base: float = 0.2  # first transient-retry delay (seconds); doubles, capped at 5 s
     stop_grace: float = 1.5  # after a stop: seconds in-flight requests may take to finish
+    probe_odds: float = 0.1  # least P(a slot is free) to create with all seemingly busy; 0 = never
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Stats:
     rate_limited: int = 0
     concurrency_limited: int = 0
     expired: int = 0
+    probes_landed: int = 0  # creates sent with every slot seemingly busy, accepted
+    probes_refused: int = 0  # ... refused with 101004 (no task, no charge)
     done: int = 0
     cached: int = 0
     failures: list[str] = field(default_factory=list)
@@ -62,6 +65,8 @@ class SynthResult:
     rate_limited: int
     concurrency_limited: int
     expired: int
+    probes_landed: int
+    probes_refused: int
     open_limit_history: tuple[int, ...]
     wall_time: float
     failures: tuple[str, ...] = ()

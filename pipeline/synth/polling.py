@@ -24,7 +24,7 @@ MIN_DELAY = 0.02
 MAX_DELAY = 30.0
 MIN_SAMPLES = 6  # below this, use the conservative quantile rule
 QUANTILE = 0.7
-QUANTILES = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+QUANTILES = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 STEP_FRACTIONS = (0.04, 0.06, 0.08, 0.11, 0.15, 0.2, 0.3, 0.45, 0.7)
 REFIT_EVERY = 8
 

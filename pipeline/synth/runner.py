@@ -50,6 +50,8 @@ def _result(engine: Engine, started: float) -> SynthResult:
         rate_limited=engine.stats.rate_limited,
         concurrency_limited=engine.stats.concurrency_limited,
         expired=engine.stats.expired,
+        probes_landed=engine.stats.probes_landed,
+        probes_refused=engine.stats.probes_refused,
         open_limit_history=tuple(engine.gate.history),
         wall_time=time.monotonic() - started,
         failures=tuple(engine.stats.failures),

@@ -26,8 +26,8 @@ from pipeline.errors import (
 from pipeline.models import Job
 from pipeline.synth.budget import AIMDGate, Slot, TokenBucket, bounded_backoff
 from pipeline.synth.cache import ClipCache, sniff_ext
+from pipeline.synth.pacing import Pacer
 from pipeline.synth.options import Stats, SynthOptions
-from pipeline.synth.polling import PollEstimator
 from pipeline.synth.progress import ChapterTotals, ProgressSink, QuietProgress
 from pipeline.synth.store import Store
 from pipeline.tts.base import Backend
@@ -53,14 +53,16 @@ class Engine:
         self.backend, self.store, self.cache, self.options = backend, store, cache, options
         self.progress = progress or QuietProgress()
         self.stop = stop or asyncio.Event()
+        self.stats = Stats()
         self.bucket = TokenBucket(options.rate_limit)
         self.gate = AIMDGate(options.max_open)
-        self.estimator = PollEstimator(options.poll_initial)
-        self.stats = Stats()
+        self.pacer = Pacer(options, self.bucket, self.gate, self.stats)
+        self.estimator, self.occupancy = self.pacer.estimator, self.pacer.occupancy
         self.ambiguous = 0
         self.credits_out: CreditsExhaustedError | None = None
         self.fatal: FatalKeyError | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.draining = asyncio.Event()  # wakes sleeping polls when creating ends (Pacer.poll_delay)
 
     # --- control -------------------------------------------------------------------
 
@@ -78,6 +80,21 @@ class Engine:
                 await asyncio.wait_for(self.stop.wait(), delay)
             except asyncio.TimeoutError:
                 pass
+        return not self.stopping
+
+    def _may_probe(self) -> bool:
+        return not self.no_create() and self.pacer.may_probe()
+
+    async def _nap(self, delay: float) -> bool:
+        """Like _sleep, but wake early when draining starts (polls speed up then)."""
+        if self.draining.is_set() or delay <= 0:
+            return await self._sleep(delay)
+        waits = [asyncio.ensure_future(self.stop.wait()), asyncio.ensure_future(self.draining.wait())]
+        try:
+            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
         return not self.stopping
 
     def _abort(self) -> None:
@@ -136,13 +153,15 @@ class Engine:
                     continue
                 if self.fatal is not None:
                     break
-                await self.gate.acquire()
+                probe = await self.gate.acquire(self._may_probe if job_id is None else None)
                 if (job_id is None and self.no_create()) or self.fatal is not None:
-                    await self.gate.release()
+                    await Slot(self.gate, probe).release()
                     continue
-                task = asyncio.create_task(self._job(job, job_id, submitted_at))
+                task = asyncio.create_task(self._job(job, job_id, submitted_at, probe))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+            self.draining.set()
+            self.pacer.draining = True
             while self._tasks:
                 batch = list(self._tasks)
                 results = await asyncio.gather(*batch, return_exceptions=True)
@@ -162,8 +181,8 @@ class Engine:
         await asyncio.sleep(self.options.stop_grace)
         self._abort()
 
-    async def _job(self, job: Job, job_id: str | None, submitted_at: float | None) -> None:
-        slot = Slot(self.gate)
+    async def _job(self, job: Job, job_id: str | None, submitted_at: float | None, probe: bool) -> None:
+        slot = Slot(self.gate, probe)
         try:
             await self._drive(job, job_id, submitted_at, slot)
         except JobFailed as exc:
@@ -174,6 +193,7 @@ class Engine:
                 self.fatal = exc
             self._abort()
         finally:
+            self.occupancy.remove(job.key)
             await slot.release()
             self._report()
 
@@ -181,14 +201,17 @@ class Engine:
         failed_rounds = expired_rounds = 0
         while True:
             if job_id is None or submitted_at is None:
-                if not await slot.acquire(lambda: self.stopping):
+                if not await slot.acquire(lambda: self.stopping, self._may_probe):
                     return
-                created = await self._create(job)
+                created = await self._create(job, slot)
                 if created is None:
                     return
                 job_id, submitted_at = created
             slot.confirm()
+            self.occupancy.add(job.key, len(job.segment.text), submitted_at)
             outcome, url = await self._poll(job, job_id, submitted_at)
+            if outcome != "halt":
+                self.occupancy.revealed(job.key, time.time())
             if outcome == "halt":
                 return
             if outcome == "success":
@@ -213,11 +236,11 @@ class Engine:
 
     # --- the three calls -----------------------------------------------------------------
 
-    async def _create(self, job: Job) -> tuple[str, float] | None:
+    async def _create(self, job: Job, slot: Slot) -> tuple[str, float] | None:
         """Create with retries; None when creating stopped (stop, credits)."""
         faults = limited = 0
         while not self.no_create():
-            await self.bucket.acquire(urgent=True)
+            await self.bucket.acquire(urgent=not slot.probe)  # a probe queues with the polls
             if self.no_create():
                 break
             self.store.mark_submitting(job.key)  # a cancel from here on leaves it ambiguous
@@ -227,7 +250,10 @@ class Engine:
             except Exception as exc:
                 self.store.unmark_submitting(job.key)
                 self.stats.creates_rejected += 1
-                if isinstance(exc, (RateLimitedError, ConcurrencyLimitedError)):
+                probe = await slot.answered()
+                if probe and isinstance(exc, ConcurrencyLimitedError):
+                    await self._probe_refused(slot)
+                elif isinstance(exc, (RateLimitedError, ConcurrencyLimitedError)):
                     limited += 1
                     await self._limited(exc, limited)
                     if limited > self.options.max_attempts * 8:
@@ -243,6 +269,9 @@ class Engine:
                 else:
                     raise
                 continue
+            if await slot.answered():
+                self.stats.probes_landed += 1
+                self.occupancy.landed(time.time(), self.gate.open - 1, self.gate.ceiling)
             at = time.time()
             self.store.mark_submitted(job.key, job_id, job.credits, at)
             self.stats.credits_charged += job.credits
@@ -250,6 +279,13 @@ class Engine:
             await self.gate.on_success()
             return job_id, at
         return None
+
+    async def _probe_refused(self, slot: Slot) -> None:
+        """Every slot was busy after all: note it, queue for the gate again."""
+        self.stats.probes_refused += 1
+        self.occupancy.refused(time.time(), self.gate.open - 1, self.gate.ceiling)
+        await slot.release()
+        await slot.acquire(self.no_create, self._may_probe)
 
     async def _limited(self, exc: Exception, limited: int) -> None:
         """101003 pauses the whole budget; 101004 lowers the open-task ceiling."""
@@ -281,7 +317,7 @@ class Engine:
         delay = self.estimator.first_delay(chars, time.time() - submitted_at)
         lo, step, faults = 0.0, 0.0, 0
         while True:
-            if not await self._sleep(delay):
+            if not await self._nap(self.pacer.poll_delay(delay)):
                 return "halt", ""
             await self.bucket.acquire()
             if self.stopping:
@@ -305,27 +341,15 @@ class Engine:
                 if faults >= self.options.max_attempts:
                     raise JobFailed("task succeeded without an output URL")
             if status.state == "waiting" or not (status.state == "failed" or status.output_url):
+                self.occupancy.saw_running(job.key, time.time())
                 lo = elapsed
                 step = (self.estimator.first_step(chars, elapsed) if step == 0.0
                         else self.estimator.next_step(step, elapsed, chars))
                 delay = step
                 continue
-            self.estimator.observe(chars, lo, elapsed)
-            self._retarget_polls()
+            self.estimator.observe(chars, max(lo, self.occupancy.running_age(job.key)), elapsed)
+            self.pacer.retarget_polls()
             return ("success", status.output_url) if status.state == "success" else ("failed", "")
-
-    def _retarget_polls(self) -> None:
-        """Polls per task the budget affords while every slot is busy.
-
-        Each slot cycles through one create and P polls per (duration + lag) seconds, so
-        with `ceiling` slots the budget R allows P = R * (duration + lag) / ceiling - 1;
-        keep a 10 % margin so creates never wait behind polls for long.
-        """
-        mean = self.estimator.mean_duration()
-        if mean is None:
-            return
-        cycle = mean + self.estimator.expected_lag()
-        self.estimator.set_target(0.9 * self.bucket.rate * cycle / self.gate.ceiling - 1.0)
 
     def _query_refused(self, exc: Exception, faults: int) -> float | None:
         """Delay before querying again, None to give the task up (expired, halt), or raise."""

@@ -175,3 +175,14 @@ def test_help_lists_every_option() -> None:
         for opt in param.opts:
             assert opt in result.output, opt
     assert "[default: success]" in result.output
+
+
+def test_timeline_shows_open_task_slots_and_refusals(emulator: Any) -> None:
+    em = emulator(task_time=(0.2, 0.2), max_open=1)
+    first = create(em.url, "One.")["data"]["job_id"]
+    assert create(em.url, "Two.")["code"] == 101004  # the only slot is taken
+    wait_all(em.url, [first])
+    doc = httpx.get(em.url + "/_emulator/timeline").json()
+    [(created, started, finished)] = doc["tasks"]
+    assert created <= started < finished and finished - started >= 0.19
+    assert len(doc["refused"]) == 1 and created <= doc["refused"][0] <= finished

@@ -1,0 +1,80 @@
+"""When to probe for a free slot and how often to poll, from the budget and the service.
+
+Why a separate policy: the engine moves jobs through their states; this decides how
+the shared request budget is split between creates, probe creates and polls. With
+probes on, polls only collect results (about one per task, late); the probes, sent
+when a slot is probably free, keep the open-task slots busy (see occupancy.py).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from pipeline.synth.budget import AIMDGate, TokenBucket
+from pipeline.synth.occupancy import Occupancy
+from pipeline.synth.options import Stats, SynthOptions
+from pipeline.synth.polling import PollEstimator
+
+SPARE_ODDS = 0.025  # landing odds a probe needs per unit of spare budget: 8.5 % spare -> 0.3
+POLLS_WITH_PROBES = 1.0  # polls per task to aim for when probes find the free slots
+DRAIN_STEP = 0.4  # at the end, poll open tasks at least this share of a mean task apart
+POLL_MARGIN = 0.9  # without probes, polls may use this share of what creates leave
+
+
+class Pacer:
+    """Probe and poll timing for one run; reads the engine's counters, never writes them."""
+
+    def __init__(self, options: SynthOptions, bucket: TokenBucket, gate: AIMDGate, stats: Stats) -> None:
+        self.options, self.bucket, self.gate, self.stats = options, bucket, gate, stats
+        self.occupancy = Occupancy(time.time())
+        self.estimator = PollEstimator(options.poll_initial)
+        self.draining = False  # nothing left to create: polls may use the whole budget
+
+    def may_probe(self) -> bool:
+        """Whether to send a create now although every slot seems busy."""
+        if self.options.probe_odds <= 0:
+            return False
+        now = time.time()
+        mean = self.estimator.mean_duration()
+        if mean:  # Little's law: ceiling running tasks of `mean` seconds end at ceiling/mean per s
+            self.occupancy.rate_floor = min(len(self.occupancy), self.gate.ceiling) / mean
+        odds = self.probe_odds(now)
+        return odds <= 1.0 and self.occupancy.p_free(now, self.gate.open, self.gate.ceiling) >= odds
+
+    def probe_odds(self, now: float) -> float:
+        """Landing odds a probe needs: the less request budget to spare, the surer.
+
+        Each task needs a create and its polls; at the pace tasks now end that is
+        `demand` requests/s. A refused probe spends what is left, so with little spare
+        only near-certain probes go, and none when the budget itself is the bottleneck.
+        """
+        demand = self.occupancy.rate(now) * (1.0 + POLLS_WITH_PROBES)  # the polls aimed for
+        spare = 1.0 - demand / self.bucket.rate
+        if spare <= 0:
+            return math.inf
+        return max(self.options.probe_odds, SPARE_ODDS / spare)
+
+    def poll_delay(self, delay: float) -> float:
+        """Once nothing is left to create, share the whole budget among the open tasks."""
+        if not self.draining:
+            return delay
+        mean = self.estimator.mean_duration() or delay
+        return min(delay, max(0.05, self.gate.open / self.bucket.rate, DRAIN_STEP * mean))
+
+    def retarget_polls(self) -> None:
+        """Polls per task the budget affords while every slot is busy.
+
+        Without probes, each slot cycles through one create and P polls per (duration +
+        lag) seconds, so with `ceiling` slots the budget R allows P = R * (duration +
+        lag) / ceiling - 1, less a margin so creates never wait behind polls for long.
+        With probes, polls need not find ended tasks early: about one per task.
+        """
+        mean = self.estimator.mean_duration()
+        if mean is None:
+            return
+        cycle = mean + self.estimator.expected_lag()
+        target = POLL_MARGIN * self.bucket.rate * cycle / self.gate.ceiling - 1.0
+        if self.options.probe_odds > 0:
+            target = min(target, POLLS_WITH_PROBES)
+        self.estimator.set_target(target)

@@ -1,0 +1,97 @@
+"""The free-slot filter behind probe creates, the gate's probe mode, and probes end to end."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from pipeline.synth.budget import AIMDGate
+from pipeline.synth.occupancy import RATE_WINDOW, Occupancy
+from tests.synth.fakes import FakeBackend, make_jobs
+from tests.synth.helpers import run
+
+
+def _busy(n: int = 8, rate: float = 8.0, now: float = 100.0) -> Occupancy:
+    """n open tasks created just now, after a history of `rate` task ends seen per second."""
+    occ = Occupancy(now)
+    history = int(rate * RATE_WINDOW)
+    occ.first_end = now - RATE_WINDOW
+    for i in range(history):
+        occ.ended.append(now - RATE_WINDOW + (i + 0.5) * RATE_WINDOW / history)
+    for i in range(n):
+        occ.add(f"t{i}", 100, now)
+    return occ
+
+
+def test_known_free_slot_is_certain_and_unknown_rate_never_guesses() -> None:
+    occ = Occupancy(0.0)
+    assert occ.p_free(0.0, held=3, ceiling=8) == 1.0
+    for i in range(8):
+        occ.add(f"t{i}", 100, 0.0)
+    occ.ended.clear()  # no task seen ending yet
+    assert occ.p_free(5.0, held=8, ceiling=8) == 0.0
+
+
+def test_odds_grow_with_time_and_answers_reset_them() -> None:
+    occ = _busy()
+    p = [occ.p_free(100.0 + dt, held=8, ceiling=8) for dt in (0.0, 0.05, 0.2, 1.0)]
+    assert p[0] == 0.0 and p[0] < p[1] < p[2] < p[3] <= 1.0
+    occ.refused(101.0, others=8, ceiling=8)  # none had ended: X = 0 again
+    assert occ.p_free(101.0, held=8, ceiling=8) == pytest.approx(0.0)
+    occ.landed(101.01, others=8, ceiling=8)  # one had ended by then...
+    occ.add("new", 100, 101.01)  # ...and the probe took its slot
+    assert occ.p_free(101.01, held=9, ceiling=8) < 0.1  # a second free slot is not implied
+    assert occ.unseen[0] == pytest.approx(0.0)  # but X >= 1 is known
+
+
+def test_a_query_that_finds_a_task_ended_takes_one_off() -> None:
+    occ = _busy(n=9)
+    occ.landed(100.5, others=8, ceiling=8)  # X >= 1
+    two_or_more = sum(occ.unseen[2:])
+    assert 0.0 < two_or_more < 1.0
+    occ.revealed("t0", 100.5)  # one of them, seen: one task and one unseen end fewer
+    assert len(occ) == 8
+    assert occ.p_free(100.5, held=8, ceiling=8) == pytest.approx(two_or_more)
+
+
+def test_refusal_bounds_the_youngest_tasks_durations() -> None:
+    occ = Occupancy(0.0)
+    occ.add("old", 100, 0.0)
+    occ.add("young", 100, 1.0)
+    occ.refused(1.5, others=2, ceiling=1)
+    assert occ.running_age("young") == pytest.approx(0.5) and occ.running_age("old") == 0.0
+
+
+def test_gate_grants_one_probe_at_a_time_and_only_when_asked() -> None:
+    async def main() -> tuple[bool, bool, bool]:
+        gate = AIMDGate(1)
+        first = await gate.acquire()  # a known free slot: not a probe
+        probe = await gate.acquire(lambda: True)
+        waiting = asyncio.create_task(gate.acquire(lambda: True))
+        await asyncio.sleep(0.05)
+        second_blocked = not waiting.done()  # one probe is out already
+        await gate.probe_done()
+        await asyncio.wait_for(waiting, 1.0)
+        return first, probe, second_blocked
+
+    first, probe, blocked = asyncio.run(main())
+    assert first is False and probe is True and blocked
+
+
+@pytest.mark.parametrize("odds", [0.1, 0.0])
+def test_probes_fill_freed_slots_without_cutting_the_ceiling(tmp_path: Path, odds: float) -> None:
+    jobs = make_jobs(60)
+    fake = FakeBackend(max_open=4, task_time=lambda c: 0.1, latency=0.002)
+    result = run(jobs, fake, tmp_path, max_open=4, poll_initial=None, rate_limit=400.0, probe_odds=odds)
+    assert result.done == 60 and fake.max_seen_open <= 4
+    assert all(v == 1 for v in fake.creates_by_text.values())
+    assert fake.charged == result.credits_charged == result.credits_planned
+    if odds:
+        assert result.probes_landed > 0
+        assert fake.requests["create"] == 60 + result.probes_refused
+    else:
+        assert result.probes_landed == result.probes_refused == 0
+    assert result.concurrency_limited == 0  # a refused probe is expected, not congestion
+    assert min(result.open_limit_history) == 4

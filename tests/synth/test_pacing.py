@@ -1,0 +1,56 @@
+"""Pacer policy: when probes may go, what they must bet, and polls at the end of a run."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pipeline.synth.budget import AIMDGate, TokenBucket
+from pipeline.synth.options import Stats, SynthOptions
+from pipeline.synth.pacing import Pacer
+
+
+def _pacer(rate: float, ends_per_s: float, **opts: float) -> Pacer:
+    """A pacer whose occupancy has seen tasks end at `ends_per_s` for a while."""
+    pacer = Pacer(SynthOptions(**opts), TokenBucket(rate), AIMDGate(8), Stats())
+    now = time.time()
+    occ = pacer.occupancy
+    occ.first_end = now - 10.0
+    for i in range(int(ends_per_s * 4)):
+        occ.ended.append(now - 4.0 + (i + 0.5) / ends_per_s)
+    for i in range(8):
+        occ.add(f"t{i}", 100, now - 0.5)
+    occ.at = now - 0.5  # the filter has run since they were created
+    pacer.gate.open = 8
+    return pacer
+
+
+def test_no_probe_when_the_request_budget_is_the_bottleneck() -> None:
+    tight = _pacer(rate=10.0, ends_per_s=8.0)  # creates + polls alone need 16 req/s
+    assert tight.probe_odds(time.time()) == float("inf") and not tight.may_probe()
+
+
+def test_less_spare_budget_asks_surer_probes() -> None:
+    now = time.time()
+    roomy, snug = _pacer(rate=200.0, ends_per_s=8.0), _pacer(rate=20.0, ends_per_s=8.0)
+    assert roomy.probe_odds(now) == pytest.approx(0.1)  # the configured floor
+    assert 0.1 < snug.probe_odds(now) < 1.0
+
+
+def test_probes_can_be_switched_off() -> None:
+    off = _pacer(rate=200.0, ends_per_s=8.0, probe_odds=0.0)
+    assert not off.may_probe()
+    on = _pacer(rate=200.0, ends_per_s=8.0)
+    assert on.may_probe()  # 8 tasks half a second old, tasks ending at 8/s: one has surely ended
+
+
+def test_polls_speed_up_once_nothing_is_left_to_create() -> None:
+    pacer = _pacer(rate=20.0, ends_per_s=8.0)
+    for _ in range(8):
+        pacer.estimator.observe(100, 0.9, 1.1)  # tasks of about a second
+    assert pacer.poll_delay(3.0) == 3.0
+    pacer.draining = True
+    assert pacer.poll_delay(3.0) == pytest.approx(0.4)  # the budget shared by 8 tasks, or 0.4 of a task
+    pacer.gate.open = 16
+    assert pacer.poll_delay(3.0) == pytest.approx(16 / 20.0)
