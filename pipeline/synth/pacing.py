@@ -18,6 +18,7 @@ from pipeline.synth.polling import PollEstimator
 
 SPARE_ODDS = 0.025  # landing odds a probe needs per unit of spare budget: 8.5 % spare -> 0.3
 POLLS_WITH_PROBES = 1.0  # polls per task to aim for when probes find the free slots
+SCOUT_STEP = 0.2  # the run's first task is polled this often until some task has ended
 DRAIN_STEP = 0.4  # at the end, poll open tasks at least this share of a mean task apart
 POLL_MARGIN = 0.9  # without probes, polls may use this share of what creates leave
 
@@ -30,6 +31,17 @@ class Pacer:
         self.occupancy = Occupancy(time.time())
         self.estimator = PollEstimator(options.poll_initial)
         self.draining = False  # nothing left to create: polls may use the whole budget
+        self._scout_taken = False
+
+    def take_scout(self) -> bool:
+        """True once per run: that task is polled often until the first task ends.
+
+        Why: probes need evidence that tasks end and how fast; without it every slot
+        freed in the first seconds waits for the (cautious) first polls. One task polled
+        every SCOUT_STEP costs a few requests per run, while the budget is idle anyway.
+        """
+        taken, self._scout_taken = self._scout_taken, True
+        return not taken and self.options.probe_odds > 0
 
     def may_probe(self) -> bool:
         """Whether to send a create now although every slot seems busy."""

@@ -26,7 +26,7 @@ from pipeline.errors import (
 from pipeline.models import Job
 from pipeline.synth.budget import AIMDGate, Slot, TokenBucket, bounded_backoff
 from pipeline.synth.cache import ClipCache, sniff_ext
-from pipeline.synth.pacing import Pacer
+from pipeline.synth.pacing import SCOUT_STEP, Pacer
 from pipeline.synth.options import Stats, SynthOptions
 from pipeline.synth.progress import ChapterTotals, ProgressSink, QuietProgress
 from pipeline.synth.store import Store
@@ -315,8 +315,11 @@ class Engine:
         """Query until the task ends: ("success", url) | ("failed"|"expired"|"halt", "")."""
         chars = len(job.segment.text)
         delay = self.estimator.first_delay(chars, time.time() - submitted_at)
+        scout = self.pacer.take_scout()
         lo, step, faults = 0.0, 0.0, 0
         while True:
+            if scout and self.estimator.mean_duration() is None:
+                delay = min(delay, SCOUT_STEP)
             if not await self._nap(self.pacer.poll_delay(delay)):
                 return "halt", ""
             await self.bucket.acquire()

@@ -54,3 +54,9 @@ def test_polls_speed_up_once_nothing_is_left_to_create() -> None:
     assert pacer.poll_delay(3.0) == pytest.approx(0.4)  # the budget shared by 8 tasks, or 0.4 of a task
     pacer.gate.open = 16
     assert pacer.poll_delay(3.0) == pytest.approx(16 / 20.0)
+
+
+def test_one_scout_per_run_and_none_without_probes() -> None:
+    pacer = _pacer(rate=20.0, ends_per_s=8.0)
+    assert pacer.take_scout() and not pacer.take_scout()
+    assert not _pacer(rate=20.0, ends_per_s=8.0, probe_odds=0.0).take_scout()
