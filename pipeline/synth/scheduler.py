@@ -1,7 +1,7 @@
 """The asyncio engine: create, poll, download, verify and checkpoint every job.
 
-One coroutine per open task, admitted by the AIMD gate; every create and query draws
-from one token bucket. Each transition is committed before the next network step (the
+One coroutine per open task, admitted by the AIMD gate (or, with every slot seemingly
+busy, as a probe: pacing.py); every create and query draws from one token bucket. Each transition is committed before the next network step (the
 job id before the first poll, the clip before `done`), so stopping at any point loses
 nothing paid for. Retry policy lives here only: the client never retries.
 """
@@ -295,7 +295,9 @@ class Engine:
         else:
             self.stats.concurrency_limited += 1
             self.gate.on_congestion()
-            await self._yield_slot(bounded_backoff(limited, base=0.1, cap=2.0))
+            await self.gate.release()  # give our slot back so the lowered ceiling takes effect
+            await self._sleep(bounded_backoff(limited, base=0.1, cap=2.0))
+            await self.gate.acquire()
 
     async def _create_fault(self, exc: Exception, faults: int) -> None:
         """A create without a readable reply may still have made (and billed) a task."""
@@ -304,12 +306,6 @@ class Engine:
         if faults >= self.options.max_attempts:
             raise JobFailed(f"create failed {faults} times: {exc}") from None
         await self._sleep(bounded_backoff(faults, self.options.retry_base))
-
-    async def _yield_slot(self, delay: float) -> None:
-        """101004: give our slot back so the lowered ceiling takes effect, then queue again."""
-        await self.gate.release()
-        await self._sleep(delay)
-        await self.gate.acquire()
 
     async def _poll(self, job: Job, job_id: str, submitted_at: float) -> tuple[str, str]:
         """Query until the task ends: ("success", url) | ("failed"|"expired"|"halt", "")."""
