@@ -154,8 +154,8 @@ class Interrupter:
 
     def delay(self) -> float:
         """A random moment after the build began, in the stage still to be done."""
-        if done_count(self.out) < self.jobs:
-            return self.rng.uniform(0.1, 0.35) * self.synth
+        if done_count(self.out) < self.jobs:  # short: a resumed build is quick, and 3 must land here
+            return self.rng.uniform(0.05, 0.2) * self.synth
         return self.rng.uniform(0.05, 0.4) * self.package
 
     def kill_once(self) -> None:

@@ -18,8 +18,8 @@ from pipeline.synth.polling import PollEstimator
 
 SPARE_ODDS = 0.025  # landing odds a probe needs per unit of spare budget: 8.5 % spare -> 0.3
 POLLS_WITH_PROBES = 1.0  # polls per task to aim for when probes find the free slots
-SCOUT_STEP = 0.2  # the run's first task is polled this often until some task has ended
-DRAIN_STEP = 0.4  # at the end, poll open tasks at least this share of a mean task apart
+SCOUT_STEP = 0.3  # the run's first task is polled this often until some task has ended,
+SCOUT_POLLS = 4  # at most this many times
 POLL_MARGIN = 0.9  # without probes, polls may use this share of what creates leave
 
 
@@ -30,7 +30,6 @@ class Pacer:
         self.options, self.bucket, self.gate, self.stats = options, bucket, gate, stats
         self.occupancy = Occupancy(time.time())
         self.estimator = PollEstimator(options.poll_initial)
-        self.draining = False  # nothing left to create: polls may use the whole budget
         self._scout_taken = False
 
     def take_scout(self) -> bool:
@@ -66,13 +65,6 @@ class Pacer:
         if spare <= 0:
             return math.inf
         return max(self.options.probe_odds, SPARE_ODDS / spare)
-
-    def poll_delay(self, delay: float) -> float:
-        """Once nothing is left to create, share the whole budget among the open tasks."""
-        if not self.draining:
-            return delay
-        mean = self.estimator.mean_duration() or delay
-        return min(delay, max(0.05, self.gate.open / self.bucket.rate, DRAIN_STEP * mean))
 
     def retarget_polls(self) -> None:
         """Polls per task the budget affords while every slot is busy.

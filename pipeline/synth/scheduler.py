@@ -26,7 +26,7 @@ from pipeline.errors import (
 from pipeline.models import Job
 from pipeline.synth.budget import AIMDGate, Slot, TokenBucket, bounded_backoff
 from pipeline.synth.cache import ClipCache, sniff_ext
-from pipeline.synth.pacing import SCOUT_STEP, Pacer
+from pipeline.synth.pacing import SCOUT_POLLS, SCOUT_STEP, Pacer
 from pipeline.synth.options import Stats, SynthOptions
 from pipeline.synth.progress import ChapterTotals, ProgressSink, QuietProgress
 from pipeline.synth.store import Store
@@ -62,7 +62,6 @@ class Engine:
         self.credits_out: CreditsExhaustedError | None = None
         self.fatal: FatalKeyError | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.draining = asyncio.Event()  # wakes sleeping polls when creating ends (Pacer.poll_delay)
 
     # --- control -------------------------------------------------------------------
 
@@ -84,18 +83,6 @@ class Engine:
 
     def _may_probe(self) -> bool:
         return not self.no_create() and self.pacer.may_probe()
-
-    async def _nap(self, delay: float) -> bool:
-        """Like _sleep, but wake early when draining starts (polls speed up then)."""
-        if self.draining.is_set() or delay <= 0:
-            return await self._sleep(delay)
-        waits = [asyncio.ensure_future(self.stop.wait()), asyncio.ensure_future(self.draining.wait())]
-        try:
-            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
-        return not self.stopping
 
     def _abort(self) -> None:
         """Fatal key: cancel everything now (only requests already in flight were sent)."""
@@ -160,8 +147,6 @@ class Engine:
                 task = asyncio.create_task(self._job(job, job_id, submitted_at, probe))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            self.draining.set()
-            self.pacer.draining = True
             while self._tasks:
                 batch = list(self._tasks)
                 results = await asyncio.gather(*batch, return_exceptions=True)
@@ -314,9 +299,9 @@ class Engine:
         scout = self.pacer.take_scout()
         lo, step, faults = 0.0, 0.0, 0
         while True:
-            if scout and self.estimator.mean_duration() is None:
+            if scout and self.estimator.mean_duration() is None and self.stats.polls[job.key] < SCOUT_POLLS:
                 delay = min(delay, SCOUT_STEP)
-            if not await self._nap(self.pacer.poll_delay(delay)):
+            if not await self._sleep(delay):
                 return "halt", ""
             await self.bucket.acquire()
             if self.stopping:

@@ -1,4 +1,4 @@
-"""Pacer policy: when probes may go, what they must bet, and polls at the end of a run."""
+"""Pacer policy: when probes may go, what they must bet, and the one scout per run."""
 
 from __future__ import annotations
 
@@ -43,17 +43,6 @@ def test_probes_can_be_switched_off() -> None:
     assert not off.may_probe()
     on = _pacer(rate=200.0, ends_per_s=8.0)
     assert on.may_probe()  # 8 tasks half a second old, tasks ending at 8/s: one has surely ended
-
-
-def test_polls_speed_up_once_nothing_is_left_to_create() -> None:
-    pacer = _pacer(rate=20.0, ends_per_s=8.0)
-    for _ in range(8):
-        pacer.estimator.observe(100, 0.9, 1.1)  # tasks of about a second
-    assert pacer.poll_delay(3.0) == 3.0
-    pacer.draining = True
-    assert pacer.poll_delay(3.0) == pytest.approx(0.4)  # the budget shared by 8 tasks, or 0.4 of a task
-    pacer.gate.open = 16
-    assert pacer.poll_delay(3.0) == pytest.approx(16 / 20.0)
 
 
 def test_one_scout_per_run_and_none_without_probes() -> None:
