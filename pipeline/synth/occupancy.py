@@ -52,10 +52,11 @@ class Occupancy:
 
     def revealed(self, key: str, now: float) -> None:
         """A query found this task ended: it was one of the X, now seen."""
-        if self.tasks.pop(key, None) is not None:
+        if key in self.tasks:
+            self._advance(now)  # while the task still counts towards X's cap
+            del self.tasks[key]
             self.ended.append(now)
             self.first_end = now if self.first_end is None else self.first_end
-            self._advance(now)
             self._condition(lo=1)
             self.unseen = self.unseen[1:] or [1.0]
 
