@@ -65,6 +65,15 @@ class LockedError(UserError):
     """Another build holds the output directory's lock."""
 
 
+class OutputDirError(UserError):
+    """The output directory cannot be used: /, the home directory, not a directory,
+    not writable, or a non-empty directory holding files that are not ours."""
+
+
+class OwnershipError(OutputDirError):
+    """The output directory belongs to another book (take it over with --force-output)."""
+
+
 # --- the program or environment failed (exit 1) ---------------------------------
 
 
@@ -152,7 +161,20 @@ class ConcurrencyLimitedError(TransientAPIError):
 
 
 class ServerFaultError(TransientAPIError):
-    """5xx, timeout, reset connection, non-JSON body or an envelope without code/data."""
+    """5xx, timeout, reset connection, non-JSON body or an envelope without code/data.
+
+    On a create this is an *uncertain* outcome: the service may have made (and billed)
+    a task whose job id we never learned.
+    """
+
+
+class NotSentError(ServerFaultError):
+    """The request never reached the service (connection refused, name not resolved,
+    connect timeout): on a create, nothing can have been charged."""
+
+
+class ReplyTooLargeError(ServerFaultError):
+    """A reply body over the client's cap (read no further: memory stays bounded)."""
 
 
 class TaskNotFoundError(APIError):
@@ -171,12 +193,6 @@ class TextRejectedError(APIError):
     exit_code = EXIT_USER
 
 
-class TaskFailedError(APIError):
-    """The task ended with status `failed`; a retry costs credits again."""
-
-    retryable = True
-
-
 class DownloadError(TransientAPIError):
     """The result file could not be fetched (expired URL, dropped connection)."""
 
@@ -193,6 +209,23 @@ class StoppedError(AudiobookError):
 
     exit_code = EXIT_RESUMABLE
     expected = True
+
+
+class DiskFullError(StoppedError):
+    """No space left where the build writes: free some, then run the same command (exit 3)."""
+
+
+class CapReachedError(StoppedError):
+    """The next create would take the spend past --max-credits / synthesis.max_credits."""
+
+
+class UncertainRepliesError(StoppedError):
+    """Several creates in a row got no readable reply: each may have been billed, so stop."""
+
+
+class TasksStalledError(StoppedError):
+    """Tasks with a job id could not be finished in this run (still waiting past
+    task_timeout, or their polls/downloads kept failing); a rerun polls the same ids."""
 
 
 class SynthesisFailedError(AudiobookError):
@@ -233,3 +266,13 @@ class OutputExpiredError(DownloadError):
 
 class CorruptDownloadError(DownloadError, BadAudioError):
     """The file host sent a body that is truncated or not audio: fetch it again."""
+
+
+class CorruptClipError(BadAudioError):
+    """A clip in the cache fails verification (truncated or replaced since it was
+    written): it is moved aside and fetched again. `path` names the file."""
+
+    def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.key = key
