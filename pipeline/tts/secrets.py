@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,19 +24,29 @@ DEFAULT_URL = "https://audiocleaner.ai/"
 
 
 class Secret:
-    """A string that never shows itself; call `reveal()` at the one place it is sent."""
+    """A string that never shows itself; call `reveal()` at the one place it is sent.
 
-    __slots__ = ("_value",)
+    `scrub` and `found_in` see the key however a service echoes it: raw, or with any
+    of its characters percent-encoded (either hex case, `+` for a space), because a
+    reply may quote the key inside a URL it built.
+    """
+
+    __slots__ = ("_value", "_pattern")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        self._pattern = _echo_pattern(value) if value else None
 
     def reveal(self) -> str:
         return self._value
 
     def scrub(self, text: str) -> str:
         """`text` with every occurrence of the secret replaced (for echoed messages)."""
-        return text.replace(self._value, "***") if self._value else text
+        return self._pattern.sub("***", text) if self._pattern is not None else text
+
+    def found_in(self, text: str) -> bool:
+        """Whether `text` carries the secret in any form `scrub` would replace."""
+        return self._pattern is not None and self._pattern.search(text) is not None
 
     def __repr__(self) -> str:
         return "Secret('***')"
@@ -44,6 +55,18 @@ class Secret:
 
     def __reduce__(self) -> tuple[object, ...]:  # never pickle the value by accident
         raise TypeError("Secret values cannot be pickled")
+
+
+def _echo_pattern(value: str) -> re.Pattern[str]:
+    """A regex for `value` where each character may also appear percent-encoded."""
+    parts = []
+    for char in value:
+        encoded = "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
+        forms = [re.escape(char), f"(?i:{re.escape(encoded)})"]
+        if char == " ":
+            forms.append(r"\+")
+        parts.append("(?:" + "|".join(forms) + ")")
+    return re.compile("".join(parts))
 
 
 def resolve_api_key(env: Mapping[str, str], key_file: Path | None) -> str | None:

@@ -28,38 +28,9 @@ from pipeline.errors import (
     UnsafeURLError,
     UserError,
 )
-from pipeline.models import TaskStatus, TTSRequest, Voice
-from pipeline.tts.client import CREATE_PATH, GET_PATH, AudioCleanerClient, resolve_api_key, resolve_base_url
-
-KEY = "unit-secret-key-42"
-REQ = TTSRequest("Hello there.", Voice(2072))
-Reply = httpx.Response | Exception
-
-
-def client_for(reply: Reply, seen: list[httpx.Request] | None = None, **kw: Any) -> AudioCleanerClient:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if seen is not None:
-            seen.append(request)
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
-
-    return AudioCleanerClient(KEY, "https://api.test/", transport=httpx.MockTransport(handler), **kw)
-
-
-def call(client: AudioCleanerClient, method: str, *args: Any) -> Any:
-    async def main() -> Any:
-        try:
-            return await getattr(client, method)(*args)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(main())
-
-
-def envelope(code: int, data: Any = None, message: str = "m", status: int = 200) -> httpx.Response:
-    return httpx.Response(status, json={"code": code, "data": data, "message": message})
-
+from pipeline.models import TaskStatus
+from pipeline.tts.client import CREATE_PATH, GET_PATH, resolve_api_key, resolve_base_url
+from tests.tts.helpers import KEY, REQ, Reply, call, client_for, envelope
 
 def test_create_sends_documented_request() -> None:
     seen: list[httpx.Request] = []
@@ -168,14 +139,14 @@ def test_expired_output(status: int) -> None:
 
 def test_other_http_errors_are_plain_download_errors() -> None:
     with pytest.raises(DownloadError) as info:
-        call(client_for(httpx.Response(500)), "download", "http://127.0.0.9/a.mp3")
+        call(client_for(httpx.Response(500)), "download", "https://cdn.test/a.mp3")
     assert not getattr(info.value, "expired", False)
 
 
 def test_download_never_sends_the_key_and_checks_audio() -> None:
     seen: list[httpx.Request] = []
     with pytest.raises(CorruptDownloadError, match="not audio"):
-        call(client_for(httpx.Response(200, content=b"<html>oops</html>"), seen), "download", "http://[::1]/a")
+        call(client_for(httpx.Response(200, content=b"<html>oops</html>"), seen), "download", "https://cdn.test/a")
     assert "api-key" not in seen[0].headers
 
 
