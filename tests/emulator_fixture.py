@@ -1,8 +1,9 @@
 """The `emulator` fixture: start real emulators on free loopback ports, stopped at test end.
 
     def test_x(emulator):
-        em = emulator(rate_limit=2, faults={"drop": 0.5})
+        em = emulator(rate_limit=2, faults={"drop": 0.5, "slow@create": 0.2})
         client = AudioCleanerClient(em.key, em.url)
+        em.set_faults({"stuck": 1.0})   # replaces them at run time ({} or no args clears)
 
 Defaults favour speed (tone audio, 20-50 ms tasks); pass audio="speech" for real speech.
 """
@@ -35,8 +36,12 @@ class Handle:
     def reset(self) -> None:
         self.running.reset()
 
-    def set_faults(self, **rates: float) -> None:
-        self.running.set_faults(rates)
+    def set_faults(self, rates: dict[str, float] | None = None, **more: float) -> dict[str, float]:
+        """Replace the active faults: set_faults(drop=0.5) or set_faults({"slow@create": 1})."""
+        return self.running.set_faults({**(rates or {}), **more})
+
+    def faults(self) -> dict[str, float]:
+        return self.running.faults()
 
     def stop(self) -> None:
         self.running.stop()

@@ -40,14 +40,28 @@ _D = EmulatorConfig()
 @click.option("--charge-on", type=click.Choice(["create", "success"]), default=None,
               help="When credits (ceil(chars/100) per task) are taken: at create, or when the task "
                    "succeeds (the vendor FAQ's model). [default: success]")
-@click.option("--fault", "faults", multiple=True, metavar="NAME=RATE",
-              help=f"Inject a fault with probability RATE in 0..1 (repeatable). Names: {', '.join(FAULTS)}.")
+@click.option("--fault", "faults", multiple=True, metavar="NAME[@SCOPE]=RATE",
+              help=f"Inject a fault with probability RATE in 0..1 (repeatable); @create, @get or "
+                   f"@download limits it to that call (e.g. slow@create=0.5). Names: {', '.join(FAULTS)} "
+                   f"(see below).")
 @click.option("--seed", type=int, default=None, help="Seed for faults and task times (reproducible runs). [default: 0]")
 @click.option("--slow-seconds", type=float, default=None, help=f"Delay added by the 'slow' fault. [default: {_D.slow_seconds:g}]")
 @click.option("--job-ttl", type=float, default=None,
               help="Seconds a job picked by 'job_expire' lives before get answers 101008. [default: 0]")
 @click.option("--url-ttl", type=float, default=None,
               help="Seconds an output URL picked by 'url_expire' stays downloadable (then 410). [default: 0]")
+@click.option("--trickle-seconds", type=float, default=None,
+              help=f"Pause between body bytes under the 'trickle' fault. [default: {_D.trickle_seconds:g}]")
+@click.option("--huge-reply-bytes", type=int, default=None,
+              help=f"Size of a 'huge_reply' envelope. [default: {_D.huge_reply_bytes}]")
+@click.option("--redirect-url", default=None, metavar="TEMPLATE",
+              help=f"Where the 'redirect' fault sends a download; {{base}} {{token}} {{key}} are filled in "
+                   f"({{base}}/_emulator/direct/{{token}}.mp3 is the file, never redirected). "
+                   f"[default: {_D.redirect_url}]")
+@click.option("--output-url", default=None, metavar="TEMPLATE",
+              help="Result URLs that get reports; {base} {token} {key} are filled in. Point it elsewhere "
+                   "to play a hostile service, e.g. https://169.254.169.254/{token}.mp3. "
+                   f"[default: {_D.output_url}]")
 @click.option("--audio", type=click.Choice(["speech", "tone"]), default=None,
               help="Result audio: offline eSpeak speech, or a cheap tone as long as the text (benchmarks). "
                    "[default: speech]")
@@ -58,7 +72,29 @@ def emulator(config_file: Path | None, keys: tuple[str, ...], faults: tuple[str,
 
     It serves create/get on 127.0.0.1, result MP3s under /_emulator/files/, and
     control endpoints: GET /_emulator/stats, POST /_emulator/reset, POST
-    /_emulator/topup {"key": KEY, "credits": N}. Stop it with Ctrl-C.
+    /_emulator/topup {"key": KEY, "credits": N}, GET /_emulator/faults (the active
+    rates) and POST /_emulator/faults {"NAME[@SCOPE]": RATE, ...} (replaces them;
+    {} clears them; a bad name or rate answers 400). Stop it with Ctrl-C.
+
+    \b
+    Faults (unscoped, a fault strikes every call it can; a scoped rate wins there):
+      task_failed         the task ends "failed" (@create)
+      http_500, http_502, http_503
+                          create/get answer that status with an HTML page, before acting
+      drop                the connection closes before the reply or halfway through it
+      slow                the reply waits --slow-seconds
+      malformed_json      the reply's JSON is cut in half, after the call took effect
+      job_expire          get answers 101008 once --job-ttl has passed (@create)
+      url_expire          the output URL answers 410 once --url-ttl has passed (@download)
+      truncated_download  half the file under a matching Content-Length (@download)
+      non_audio_download  200 with an HTML error page (@download)
+      stuck               the task stays "waiting" for ever, decided per task (@create)
+      trickle             the body comes one byte every --trickle-seconds
+      huge_reply          a well-formed envelope padded to --huge-reply-bytes, sent
+                          chunked as it is generated (@create, @get)
+      echo_key            the reply echoes the request's api-key: in message, in
+                          create's data.job_id, as get's data.status (@create, @get)
+      redirect            a download answers 302 to --redirect-url (@download)
 
     \b
     Credits: ceil(characters/100) per task, taken at --charge-on. Create answers

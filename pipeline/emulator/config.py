@@ -19,10 +19,20 @@ KeyState = Literal["active", "disabled", "not-enabled"]
 ChargeOn = Literal["create", "success"]
 AudioMode = Literal["speech", "tone"]
 
-FAULTS: tuple[str, ...] = (
-    "task_failed", "http_500", "http_502", "http_503", "drop", "slow", "malformed_json",
-    "job_expire", "url_expire", "truncated_download", "non_audio_download",
-)
+Scope = Literal["create", "get", "download"]
+SCOPES: tuple[Scope, ...] = ("create", "get", "download")
+_API: frozenset[Scope] = frozenset({"create", "get"})
+_ALL: frozenset[Scope] = frozenset(SCOPES)
+# Each fault and the calls it can strike; NAME@SCOPE narrows a fault to one of them.
+FAULT_SCOPES: dict[str, frozenset[Scope]] = {
+    "task_failed": frozenset({"create"}), "http_500": _API, "http_502": _API, "http_503": _API,
+    "drop": _ALL, "slow": _ALL, "malformed_json": _API, "job_expire": frozenset({"create"}),
+    "url_expire": frozenset({"download"}), "truncated_download": frozenset({"download"}),
+    "non_audio_download": frozenset({"download"}), "stuck": frozenset({"create"}), "trickle": _ALL,
+    "huge_reply": _API, "echo_key": _API, "redirect": frozenset({"download"}),
+}
+FAULTS: tuple[str, ...] = tuple(FAULT_SCOPES)
+TEMPLATE_FIELDS = ("base", "token", "key")
 DEFAULT_KEY = "test-key"
 DEFAULT_CREDITS = 1_000_000
 
@@ -57,6 +67,10 @@ class EmulatorConfig:
     url_ttl: float = 0.0  # lifetime of an output URL picked by url_expire
     audio: AudioMode = "speech"
     audio_threads: int = 2
+    trickle_seconds: float = 2.0  # pause between body bytes under the 'trickle' fault
+    huge_reply_bytes: int = 300_000_000  # size of a 'huge_reply' envelope (streamed, never built)
+    redirect_url: str = "http://127.0.0.1:9/x.mp3"  # where 'redirect' sends a download
+    output_url: str = "{base}/_emulator/files/{token}.mp3"  # result URLs; {base} {token} {key}
 
     @property
     def bucket_size(self) -> float:
@@ -84,19 +98,43 @@ def parse_key(spec: str) -> KeySpec:
     return KeySpec(key, credits=credits)
 
 
-def parse_fault(spec: str) -> tuple[str, float]:
-    """NAME=RATE with RATE in 0..1."""
-    name, sep, rate_text = spec.partition("=")
-    name = name.strip()
-    if name not in FAULTS:
-        raise UserError(f"--fault {spec!r}: unknown fault {name!r}; known: {', '.join(FAULTS)}")
+def check_fault_name(name: str) -> str:
+    """NAME or NAME@SCOPE, if the fault exists and can strike that scope; else UserError."""
+    base, sep, scope = name.strip().partition("@")
+    if base not in FAULT_SCOPES:
+        raise UserError(f"unknown fault {base!r}; known: {', '.join(FAULTS)}")
+    if sep and scope not in FAULT_SCOPES[base]:
+        where = ", ".join(f"@{s}" for s in SCOPES if s in FAULT_SCOPES[base])
+        raise UserError(f"fault {base!r} cannot be scoped to {'@' + scope!r}; it applies to {where}")
+    return name.strip()
+
+
+def _rate(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UserError(f"fault {name!r}: the rate must be a number in 0..1")
     try:
-        rate = float(rate_text) if sep else 1.0
+        rate = float(value)
     except ValueError:
-        raise UserError(f"--fault {spec!r}: the rate must be a number in 0..1") from None
-    if not 0.0 <= rate <= 1.0:
-        raise UserError(f"--fault {spec!r}: the rate must be in 0..1")
-    return name, rate
+        raise UserError(f"fault {name!r}: the rate must be a number in 0..1") from None
+    if not 0.0 <= rate <= 1.0:  # also refuses nan
+        raise UserError(f"fault {name!r}: the rate must be in 0..1")
+    return rate
+
+
+def parse_fault(spec: str) -> tuple[str, float]:
+    """NAME=RATE or NAME@SCOPE=RATE with RATE in 0..1 (no RATE means 1)."""
+    name, sep, rate_text = spec.partition("=")
+    try:
+        return check_fault_name(name), _rate(rate_text, name) if sep else 1.0
+    except UserError as exc:
+        raise UserError(f"--fault {spec!r}: {exc.message}") from None
+
+
+def parse_fault_rates(rates: object) -> dict[str, float]:
+    """A mapping NAME[@SCOPE] -> rate (YAML, JSON, Python), checked; else UserError."""
+    if not isinstance(rates, dict):
+        raise UserError("faults must be an object of NAME[@SCOPE]: RATE")
+    return {check_fault_name(str(name)): _rate(rate, str(name)) for name, rate in rates.items()}
 
 
 def parse_range(spec: str | float | list[float] | tuple[float, ...]) -> tuple[float, float]:
@@ -152,7 +190,7 @@ def normalize(values: dict[str, Any]) -> dict[str, Any]:
     if "faults" in out:
         faults = out["faults"]
         if isinstance(faults, dict):
-            out["faults"] = dict(parse_fault(f"{k}={v}") for k, v in faults.items())
+            out["faults"] = parse_fault_rates(faults)
         else:
             out["faults"] = dict(parse_fault(str(f)) for f in faults)
     if "task_time" in out:
@@ -160,12 +198,23 @@ def normalize(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_template(option: str, template: str) -> None:
+    """A URL template may use only {base}, {token} and {key}."""
+    try:
+        template.format(**{name: name for name in TEMPLATE_FIELDS})
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        fields = ", ".join("{" + name + "}" for name in TEMPLATE_FIELDS)
+        raise UserError(f"{option} {template!r}: only the placeholders {fields} are allowed ({exc!s})") from None
+
+
 def build_config(base: EmulatorConfig | None = None, **overrides: Any) -> EmulatorConfig:
     """A config from `base` (or defaults) with typed-or-loose overrides applied."""
     config = dataclasses.replace(base or EmulatorConfig(), **normalize(overrides))
-    unknown = set(config.faults) - set(FAULTS)
-    if unknown:
-        raise UserError(f"unknown fault(s): {', '.join(sorted(unknown))}")
+    parse_fault_rates(config.faults)
+    for option in ("output_url", "redirect_url"):
+        check_template(option, getattr(config, option))
+    if config.trickle_seconds < 0 or config.huge_reply_bytes < 0:
+        raise UserError("trickle_seconds and huge_reply_bytes must not be negative")
     if config.charge_on not in ("create", "success"):
         raise UserError(f"charge_on must be create or success, not {config.charge_on!r}")
     if config.audio not in ("speech", "tone"):

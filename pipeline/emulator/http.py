@@ -1,8 +1,10 @@
 """A minimal HTTP/1.1 server on asyncio streams.
 
 A framework would always answer: the emulator must also be able to close a
-connection without a response, or halfway through a body, or send a short body
-under an honest Content-Length. Owning the socket makes those faults exact.
+connection without a response, or halfway through a body, send a short body
+under an honest Content-Length, trickle a body one byte at a time, or stream a
+body of hundreds of megabytes (chunked, generated as it is sent, with the socket's
+back-pressure, so neither side holds it). Owning the socket makes those faults exact.
 Keep-alive is supported (httpx pools connections); chunked request bodies are not
 (no client of ours sends them).
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -21,7 +23,7 @@ log = logging.getLogger(__name__)
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 4 * 1024 * 1024
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 410: "Gone",
+REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 410: "Gone",
            411: "Length Required", 413: "Payload Too Large", 500: "Internal Server Error",
            502: "Bad Gateway", 503: "Service Unavailable"}
 
@@ -53,6 +55,8 @@ class Response:
     drop: Drop = "none"  # close without answering, or after half the body
     send_bytes: int | None = None  # send only this many body bytes (and declare that length)
     headers: dict[str, str] = field(default_factory=dict)
+    trickle: float = 0.0  # seconds between body bytes (0: all at once)
+    stream: AsyncIterable[bytes] | None = None  # a generated body, sent chunked instead of `body`
 
     @classmethod
     def json(cls, doc: Any, status: int = 200) -> Response:
@@ -86,12 +90,42 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
     return Request(method.upper(), urlsplit(target).path, headers, body)
 
 
-def _head(resp: Response, length: int, keep_alive: bool) -> bytes:
+def _head(resp: Response, length: int | None, keep_alive: bool) -> bytes:
+    """The status line and headers; `length` None means a chunked body."""
+    framing = "Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}"
     lines = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Status')}",
-             f"Content-Type: {resp.content_type}", f"Content-Length: {length}",
+             f"Content-Type: {resp.content_type}", framing,
              "Connection: " + ("keep-alive" if keep_alive else "close")]
     lines += [f"{k}: {v}" for k, v in resp.headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def _send(writer: asyncio.StreamWriter, data: bytes, trickle: float) -> None:
+    """Write `data`, one byte per `trickle` seconds when trickling."""
+    if trickle <= 0:
+        writer.write(data)
+        await writer.drain()
+        return
+    await writer.drain()
+    for i in range(len(data)):
+        await asyncio.sleep(trickle)
+        writer.write(data[i : i + 1])
+        await writer.drain()  # raises once the client has gone: the trickle ends
+
+
+async def _send_chunked(writer: asyncio.StreamWriter, resp: Response, keep_alive: bool) -> bool:
+    """Stream `resp.stream` as chunks; drain() holds each back until the socket takes it."""
+    assert resp.stream is not None
+    writer.write(_head(resp, None, keep_alive))
+    async for chunk in resp.stream:
+        if chunk:
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+        if resp.drop == "mid":
+            return False
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
+    return keep_alive
 
 
 async def _answer(writer: asyncio.StreamWriter, resp: Response, keep_alive: bool) -> bool:
@@ -100,13 +134,15 @@ async def _answer(writer: asyncio.StreamWriter, resp: Response, keep_alive: bool
         await asyncio.sleep(resp.delay)
     if resp.drop == "before":
         return False
+    if resp.stream is not None:
+        return await _send_chunked(writer, resp, keep_alive)
     body = resp.body if resp.send_bytes is None else resp.body[: resp.send_bytes]
     if resp.drop == "mid":
-        writer.write(_head(resp, len(body), True) + body[: len(body) // 2])
-        await writer.drain()
+        writer.write(_head(resp, len(body), True))
+        await _send(writer, body[: len(body) // 2], resp.trickle)
         return False
-    writer.write(_head(resp, len(body), keep_alive) + body)
-    await writer.drain()
+    writer.write(_head(resp, len(body), keep_alive))
+    await _send(writer, body, resp.trickle)
     return keep_alive
 
 

@@ -41,12 +41,14 @@ class RunningEmulator:
     def reset(self) -> None:
         self._on_loop(self._app.reset)
 
-    def set_faults(self, rates: dict[str, float]) -> None:
-        """Replace the fault rates of the running emulator (e.g. faults for downloads only)."""
-        from pipeline.emulator.config import parse_fault
+    def set_faults(self, rates: dict[str, float]) -> dict[str, float]:
+        """Replace the fault rates of the running emulator (names may be scoped:
+        "slow@create"); the same code as POST /_emulator/faults. Returns the active rates."""
+        return self._on_loop(lambda: self._app.set_faults(rates))
 
-        checked = dict(parse_fault(f"{name}={rate}") for name, rate in rates.items())
-        self._on_loop(lambda: self._app.faults.set_rates(checked))
+    def faults(self) -> dict[str, float]:
+        """The active fault rates (as GET /_emulator/faults answers)."""
+        return self._on_loop(lambda: dict(self._app.faults.rates))
 
     def stop(self) -> None:
         if self._thread.is_alive():

@@ -4,19 +4,23 @@ State lives in one event loop (no locks); audio is rendered in a thread pool so 
 server keeps answering while eSpeak and ffmpeg work. Fault decisions are keyed by
 what is asked (see faults.py), so runs with one seed are reproducible.
 
-Where faults strike:
+Where faults strike (NAME@create, @get or @download narrows one to that call):
 - http_500/502/503: API calls only, before anything happens (no task is created);
-- drop, malformed_json: after the call took effect (a create may leave an orphan
-  task the client never heard of, as a real lost response would);
-- slow: any response, delayed by slow_seconds;
+- drop, malformed_json, huge_reply, echo_key: after the call took effect (a create
+  may leave an orphan task the client never heard of, as a real lost response would);
+- slow: any response, delayed by slow_seconds; trickle: any body, one byte per
+  trickle_seconds;
+- stuck: the created task is never processed and stays "waiting" for ever;
 - drop on a download closes the connection halfway through the body;
 - truncated_download sends half the file under a matching Content-Length;
-- non_audio_download answers 200 with an HTML error page.
+- non_audio_download answers 200 with an HTML error page;
+- redirect answers a download with 302 to redirect_url.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import secrets
 import tempfile
@@ -26,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.emulator.audio import render_mp3
-from pipeline.emulator.config import EmulatorConfig
+from pipeline.emulator.config import EmulatorConfig, parse_fault_rates
 from pipeline.emulator.faults import FaultPlan
-from pipeline.emulator.http import Request, Response, start_server
+from pipeline.emulator.hostile import echo_key, huge_body
+from pipeline.emulator.http import Drop, Request, Response, start_server
+from pipeline.errors import UserError
 from pipeline.emulator.state import Account, EmulatorState, Reply, Task, content_hash
 
 log = logging.getLogger(__name__)
@@ -36,6 +42,7 @@ log = logging.getLogger(__name__)
 CREATE_PATH = "/audio/api/v1/api-keys/tts/task/create"
 GET_PATH = "/audio/api/v1/api-keys/tts/task/get"
 FILES_PREFIX = "/_emulator/files/"
+DIRECT_PREFIX = "/_emulator/direct/"  # the same files, never redirected (a redirect_url target)
 _HTML_ERROR = b"<!DOCTYPE html><html><head><title>Error</title></head><body><h1>Service temporarily unavailable</h1></body></html>"
 _FAULT_PAGES = {500: b"<html><body><h1>500 Internal Server Error</h1></body></html>",
                 502: b"<html><head><title>502 Bad Gateway</title></head><body><center>nginx</center></body></html>",
@@ -70,8 +77,11 @@ class EmulatorApp:
             if req.method != "POST":
                 return Response.text("method not allowed", 405)
             return await self._api(req, "create" if path == CREATE_PATH else "get")
-        if path.startswith(FILES_PREFIX) and req.method == "GET":
-            return self._file(path[len(FILES_PREFIX):])
+        for prefix in (FILES_PREFIX, DIRECT_PREFIX):
+            if path.startswith(prefix) and req.method == "GET":
+                return self._file(path[len(prefix):], redirectable=prefix == FILES_PREFIX)
+        if path == "/_emulator/faults" and req.method in ("GET", "POST"):
+            return self._faults(req)
         if path == "/_emulator/stats" and req.method == "GET":
             return Response.json(self.stats())
         if path == "/_emulator/timeline" and req.method == "GET":
@@ -100,15 +110,16 @@ class EmulatorApp:
         body = req.json()
         task_identity, identity = self._identity(kind, body)
         for status in (500, 502, 503):
-            if self.faults.fires(f"http_{status}", identity):
+            if self.faults.fires(f"http_{status}", identity, kind):
                 return Response(status, _FAULT_PAGES[status], "text/html")
-        account = self.state.authenticate(req.headers.get("api-key"))
+        key = req.headers.get("api-key", "")
+        account = self.state.authenticate(key)
         if isinstance(account, Reply):
-            return self._after(account, identity)
+            return self._after(account, identity, kind, key)
         account.inflight += 1
         try:
             reply = self.state.throttle(account, self.clock()) or self._call(kind, account, body, task_identity)
-            resp = self._after(reply, identity)
+            resp = self._after(reply, identity, kind, key)
             if resp.delay:  # a slow answer stays "in flight" for the concurrency limit
                 await asyncio.sleep(resp.delay)
                 resp.delay = 0.0
@@ -122,22 +133,35 @@ class EmulatorApp:
             gid = body.get("global_id") if isinstance(body, dict) else None
             return self.state.get(account, gid, self.base_url, now)
         reply, task = self.state.create(account, body, task_identity, now)
-        if task is not None:
+        if task is not None and not task.stuck:
             job = asyncio.get_running_loop().create_task(self._process(task))
             self._jobs.add(job)
             job.add_done_callback(self._jobs.discard)
         return reply
 
-    def _after(self, reply: Reply, identity: str) -> Response:
+    def _after(self, reply: Reply, identity: str, kind: str, key: str) -> Response:
         """The reply as HTTP, with the post-processing faults applied."""
-        resp = Response.json(reply.envelope())
-        if self.faults.fires("malformed_json", identity):
+        fires = self.faults.fires
+        doc = reply.envelope()
+        if fires("echo_key", identity, kind):
+            doc = echo_key(doc, kind, key)
+        resp = Response.json(doc)
+        if fires("huge_reply", identity, kind):
+            resp.stream = huge_body(doc, self.config.huge_reply_bytes)
+        elif fires("malformed_json", identity, kind):
             resp.body = resp.body[: max(1, len(resp.body) // 2)]
-        if self.faults.fires("drop", identity):
-            resp.drop = "before" if self.faults.draw("drop-kind", identity) < 0.5 else "mid"
-        if self.faults.fires("slow", identity):
-            resp.delay = self.config.slow_seconds
+        self._transport_faults(resp, identity, kind)
         return resp
+
+    def _transport_faults(self, resp: Response, identity: str, scope: str) -> None:
+        """drop, slow and trickle: how (or whether) a response travels."""
+        if self.faults.fires("drop", identity, scope):
+            kind_of_drop: Drop = "before" if self.faults.draw("drop-kind", identity) < 0.5 else "mid"
+            resp.drop = "mid" if scope == "download" else kind_of_drop
+        if self.faults.fires("slow", identity, scope):
+            resp.delay = self.config.slow_seconds
+        if self.faults.fires("trickle", identity, scope):
+            resp.trickle = self.config.trickle_seconds
 
     # --- processing ------------------------------------------------------------------------
 
@@ -167,7 +191,7 @@ class EmulatorApp:
 
     # --- files and control -------------------------------------------------------------------
 
-    def _file(self, name: str) -> Response:
+    def _file(self, name: str, redirectable: bool = True) -> Response:
         self.state.requests["download"] += 1
         self.state.counters["downloads"] += 1
         token = name.removesuffix(".mp3")
@@ -178,16 +202,30 @@ class EmulatorApp:
         if task.url_expires_at is not None and self.clock() >= task.url_expires_at:
             return Response.text("<html><body>410 Gone: this link has expired</body></html>", 410, "text/html")
         identity = f"dl:{task.identity}:{self.faults.attempt('dl:' + task.identity)}"
-        if self.faults.fires("non_audio_download", identity):
+        if redirectable and self.faults.fires("redirect", identity, "download"):
+            target = self.config.redirect_url.format(base=self.base_url, token=token, key=task.key)
+            return Response(302, b"", "text/plain", headers={"Location": target})
+        if self.faults.fires("non_audio_download", identity, "download"):
             return Response(200, _HTML_ERROR, "text/html")
         resp = Response(200, path.read_bytes(), "audio/mpeg")
-        if self.faults.fires("truncated_download", identity):
+        if self.faults.fires("truncated_download", identity, "download"):
             resp.send_bytes = len(resp.body) // 2
-        if self.faults.fires("drop", identity):
-            resp.drop = "mid"
-        if self.faults.fires("slow", identity):
-            resp.delay = self.config.slow_seconds
+        self._transport_faults(resp, identity, "download")
         return resp
+
+    def set_faults(self, rates: object) -> dict[str, float]:
+        """Replace the active fault rates (checked first: UserError leaves them as they were)."""
+        checked = parse_fault_rates(rates)
+        self.faults.set_rates(checked)
+        return dict(self.faults.rates)
+
+    def _faults(self, req: Request) -> Response:
+        if req.method == "GET":
+            return Response.json(dict(self.faults.rates))
+        try:
+            return Response.json(self.set_faults(req.json()))
+        except UserError as exc:
+            return Response.json({"error": exc.message}, 400)
 
     def _topup(self, body: Any) -> Response:
         if not isinstance(body, dict) or not isinstance(body.get("credits"), int):
@@ -218,7 +256,11 @@ async def serve(config: EmulatorConfig, stop: asyncio.Event, on_ready: Any = Non
     """Run until `stop` is set; `on_ready(app)` is called once the port is bound."""
     with tempfile.TemporaryDirectory(prefix="audiobook-emulator-") as tmp:
         app = EmulatorApp(config, Path(tmp))
-        server = await start_server(app.handle, config.host, config.port)
+        try:
+            server = await start_server(app.handle, config.host, config.port)
+        except OSError as exc:
+            app.close()
+            raise _bind_error(config, exc) from None
         port = server.sockets[0].getsockname()[1]
         app.base_url = f"http://{public_host(config.host)}:{port}"
         log.info("emulator listening on %s", app.base_url)
@@ -229,3 +271,11 @@ async def serve(config: EmulatorConfig, stop: asyncio.Event, on_ready: Any = Non
         finally:
             server.close()
             app.close()
+
+
+def _bind_error(config: EmulatorConfig, exc: OSError) -> UserError:
+    """One line for the usual reasons a port cannot be had."""
+    if exc.errno == errno.EADDRINUSE:
+        return UserError(f"port {config.port} on {config.host} is already in use")
+    reason = exc.strerror or type(exc).__name__
+    return UserError(f"cannot listen on {config.host} port {config.port}: {reason}")

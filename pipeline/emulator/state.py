@@ -42,7 +42,7 @@ PARAM_ERROR = 100001
 TEXT_TOO_LONG = 100002
 
 Phase = Literal["queued", "processing", "unpaid", "success", "failed", "expired"]
-OPEN_PHASES = frozenset({"queued", "processing", "unpaid"})
+OPEN_PHASES: frozenset[Phase] = frozenset({"queued", "processing", "unpaid"})
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ class Task:
     finished_at: float | None = None
     file_token: str | None = None
     url_expires_at: float | None = None
+    stuck: bool = False  # never processed: stays "waiting" (and open) for ever
 
 
 def content_hash(body: dict[str, Any]) -> str:
@@ -190,8 +191,9 @@ class EmulatorState:
             self.counters["duplicate_creates"] += 1
         account.seen.add(content)
         task = Task(uuid.uuid4().hex, account.spec.key, identity, text, voice, cost, now,
-                    will_fail=self.faults.fires("task_failed", identity))
-        if self.faults.fires("job_expire", identity):
+                    will_fail=self.faults.fires("task_failed", identity, "create"),
+                    stuck=self.faults.fires("stuck", identity, "create"))
+        if self.faults.fires("job_expire", identity, "create"):
             task.expires_at = now + self.config.job_ttl
         if self.config.charge_on == "create":
             self._charge(account, task)
@@ -214,7 +216,8 @@ class EmulatorState:
         if task.phase in ("queued", "processing") and account.balance <= 0:
             return err(100100)
         if task.phase == "success":
-            return Reply(OK, {"status": "success", "output": f"{base_url}/_emulator/files/{task.file_token}.mp3"})
+            url = self.config.output_url.format(base=base_url, token=task.file_token, key=task.key)
+            return Reply(OK, {"status": "success", "output": url})
         if task.phase in ("failed", "expired"):
             return Reply(OK, {"status": "failed", "output": ""})
         return Reply(OK, {"status": "waiting", "output": ""})
@@ -241,7 +244,7 @@ class EmulatorState:
             return
         task.file_token = file_token
         self.files[file_token] = task
-        if self.faults.fires("url_expire", task.identity):
+        if self.faults.fires("url_expire", task.identity, "download"):
             task.url_expires_at = now + self.config.url_ttl
         account = self.accounts[task.key]
         if task.paid or account.balance >= task.cost:
