@@ -20,6 +20,7 @@ from pipeline.errors import (
     InvalidKeyError,
     KeyDisabledError,
     KeyNotEnabledError,
+    NotSentError,
     OutputExpiredError,
     RateLimitedError,
     ServerFaultError,
@@ -209,7 +210,7 @@ def test_transport_faults_are_server_faults(emulator: Any, fault: str) -> None:
     em = emulator(faults={fault: 1.0})
     with pytest.raises(ServerFaultError) as info:
         run(lambda c: c.create(TTSRequest(TEXT, VOICE)), em.url)
-    assert info.value.retryable
+    assert info.value.retryable and not isinstance(info.value, NotSentError)
     assert em.stats()["faults"][fault] == 1
 
 
@@ -227,10 +228,9 @@ def test_both_kinds_of_drop_are_server_faults(emulator: Any) -> None:
 
 def test_slow_reply_times_out_as_server_fault(emulator: Any) -> None:
     em = emulator(faults={"slow": 1.0}, slow_seconds=2.0)
-    start = time.monotonic()
-    with pytest.raises(ServerFaultError, match="timed out"):
+    with pytest.raises(ServerFaultError, match="timed out .ReadTimeout") as info:
         run(lambda c: c.create(TTSRequest(TEXT, VOICE)), em.url, timeout=0.3)
-    assert time.monotonic() - start < 1.5
+    assert not isinstance(info.value, NotSentError)  # the request was sent: the outcome is uncertain
 
 
 def test_dropped_create_still_created_the_task(emulator: Any) -> None:
