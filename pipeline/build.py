@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import BudgetError, UserError
+from pipeline.errors import BudgetError, DiskFullError, UserError, is_disk_full
 from pipeline.models import Plan, TTSRequest, Voice, content_key
 from pipeline.plan import Reusable, make_plan, plan_to_dict
 from pipeline.recipe import Recipe
@@ -41,6 +41,8 @@ def choose_backend(
     """--backend wins; else the vendor when a key is available, else the offline voice."""
     from pipeline.tts.client import resolve_api_key, resolve_base_url
 
+    from pipeline.tts.secrets import ENV_URL
+
     env = os.environ if env is None else env
     key = resolve_api_key(env, Path(api_key_file) if api_key_file else None)
     name = backend or ("audiocleaner" if key else "local")
@@ -48,6 +50,12 @@ def choose_backend(
         raise UserError(
             "the audiocleaner backend needs an API key: set AUDIOCLEANER_API_KEY or pass --api-key-file",
             tip="Without a key, --backend local builds with the offline voice.",
+        )
+    if backend is None and not key and ((api_url or "").strip() or env.get(ENV_URL, "").strip()):
+        raise UserError(
+            "an API URL is given (--api-url or AUDIOCLEANER_API_URL) but no API key: "
+            "set AUDIOCLEANER_API_KEY or pass --api-key-file",
+            tip="To build offline with the embedded voice instead, pass --backend local.",
         )
     url = resolve_base_url(env, api_url) if name == "audiocleaner" else None
     return BackendChoice(name, url, key if name == "audiocleaner" else None)
@@ -124,6 +132,7 @@ class BuildOptions:
     confirm: Callable[[str], bool] | None = None  # asks the user; None = cannot ask
     progress: Any = None  # a pipeline.synth progress sink
     skip_package: bool = False
+    force_output: bool = False  # take over an output directory that holds another book
 
 
 @dataclass
@@ -150,11 +159,22 @@ def confirm_cost(plan: Plan, to_spend: int, recipe: Recipe, options: BuildOption
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """A report that exists is complete: write a temp file, then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """A report that exists is complete: temp file, fsync, rename (no `.part` left on failure)."""
+    from pipeline.audio.ffmpeg import write_atomic
+
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+    write_atomic(path, text.encode("utf-8"))
+
+
+def _write_report(path: Path, report: dict[str, Any], failing: bool) -> None:
+    """Write report.json; while another error is on its way out, a full disk must not hide it."""
+    try:
+        write_json_atomic(path, report)
+    except OSError as exc:
+        if not (failing and is_disk_full(exc)):
+            if is_disk_full(exc):
+                raise DiskFullError(f"the disk is full: cannot write {path}; free some space, then run again") from None
+            raise
 
 
 class _Timer:
@@ -169,51 +189,86 @@ class _Timer:
             self.stages[name] = round(self.stages.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
+def owner_of(recipe: Recipe, plan: Plan) -> Any:
+    from pipeline.workspace import Owner
+
+    return Owner(plan.title, tuple(plan.authors), str(recipe.book), str(recipe.source) if recipe.source else None)
+
+
 def build(recipe: Recipe, choice: BackendChoice, options: BuildOptions) -> BuildResult:
     """Run every stage; raises the pipeline's errors (the CLI maps them to exit codes)."""
-    from pipeline.build_stages import package_stage, synth_stage
+    from pipeline.build_stages import package_with_repair, synth_stage
+    from pipeline.workspace import check_output_dir, claim, lost_store
 
+    check_output_dir(recipe.output_dir)  # before planning: a bad place fails in a second
     timer = _Timer()
     plan = timer.run("plan", lambda: plan_build(recipe, choice.name))
     cached = cached_keys(recipe, plan)
     to_spend = sum(j.credits for j in plan.jobs if j.key not in cached)
     confirm_cost(plan, to_spend, recipe, options)
-    report: dict[str, Any] = {"plan": plan_to_dict(plan, cached)["totals"], "backend": choice.name}
+    report: dict[str, Any] = {"plan": plan_to_dict(plan, cached)["totals"], "backend": choice.name, "warnings": []}
     report_path = recipe.output_dir / "report.json"
     outputs: list[Path] = []
+    if lost_store(recipe.output_dir, store_path(recipe)):
+        report["warnings"].append(
+            f"the checkpoint store of {recipe.output_dir} is missing: clips on disk are reused, but tasks that were "
+            "in flight when it was lost may have been paid for and are bought again"
+        )
     store = open_store(recipe)  # the lock is held until packaging is done
+    failing = True
     try:
+        note = claim(store, recipe.output_dir, owner_of(recipe, plan), force=options.force_output)
+        report["warnings"] += [note] if note else []
         report["synthesis"] = timer.run("synthesize", lambda: synth_stage(recipe, plan, choice, options, store))
         if not options.skip_package:
-            report["package"], outputs = timer.run("package", lambda: package_stage(recipe, plan))
+            report["package"], outputs = timer.run(
+                "package", lambda: package_with_repair(recipe, plan, choice, options, store, report))
             report["check"] = report["package"].pop("check", None)
+        failing = False
     except BaseException as exc:
         report["synthesis"] = getattr(exc, "report", report.get("synthesis"))
         report["stopped"] = getattr(exc, "message", None) or type(exc).__name__
         raise
     finally:
+        report["warnings"] += (report.get("synthesis") or {}).get("warnings", [])
         report["wall_seconds"] = timer.stages
-        write_json_atomic(report_path, report)
-        store.close()
+        try:
+            _write_report(report_path, report, failing)
+        finally:
+            store.close()
     return BuildResult(plan, report, report_path, outputs)
+
+
+def store_path(recipe: Recipe) -> Path:
+    return state_dir(recipe) / "state.sqlite"
 
 
 def open_store(recipe: Recipe) -> Any:
     """The checkpoint store, locked: a second build on this output directory is refused."""
     from pipeline.synth.store import Store
 
-    return Store.open(state_dir(recipe) / "state.sqlite")
+    return Store.open(store_path(recipe))
 
 
-def build_status(recipe: Recipe) -> dict[str, Any]:
-    """What the checkpoint store says about this build; no network, no lock taken."""
+def build_status(recipe: Recipe, backend: str | None = None) -> dict[str, Any]:
+    """What the checkpoint store and the ledger say about this book's build; no network.
+
+    The plan (pure) tells which rows are this book's current segments (for the backend of
+    the last build unless told); a directory holding another book is refused, not mixed in.
+    """
+    from pipeline.synth.status import last_backend, store_summary
     from pipeline.synth.store import Store
+    from pipeline.workspace import check_owner
 
-    path = state_dir(recipe) / "state.sqlite"
+    path = store_path(recipe)
     if not path.is_file():
         raise UserError(f"no build state in {recipe.output_dir} (run `audiobook build` first)")
     store = Store.open(path, lock=False)
     try:
-        return store.summary()
+        backend = backend or last_backend(store) or "local"
+        plan = plan_build(recipe, backend)
+        check_owner(store, recipe.output_dir, owner_of(recipe, plan))
+        summary = store_summary(store, [j.key for j in plan.jobs])
     finally:
         store.close()
+    return {"book": plan.title, "output": str(recipe.output_dir), "backend": backend, **summary}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import AudiobookError, StoppedError
+from pipeline.errors import AudiobookError, DiskFullError, StoppedError, is_disk_full
 from pipeline.models import Plan
 from pipeline.recipe import Recipe
 
@@ -20,20 +20,43 @@ def synth_stage(recipe: Recipe, plan: Plan, choice: Any, options: Any, store: An
     s = recipe.synthesis
     synth_options = SynthOptions(
         max_open=s.max_open, rate_limit=s.rate_limit, failed_retries=s.failed_retries,
-        recreate_expired=s.recreate_expired, probe_odds=s.probe_odds,
+        recreate_expired=s.recreate_expired, probe_odds=s.probe_odds, billed=choice.name != "local",
+        max_credits=options.max_credits if options.max_credits is not None else s.max_credits,
+        max_uncertain=s.max_uncertain, task_timeout=s.task_timeout, outage_after=s.outage_after,
     )
     try:
         store.sync_plan(plan.jobs)
         backend = open_backend(choice, workers=2)
         result = run_synthesis(plan.jobs, backend, store, ClipCache(cache_root(recipe)), synth_options, options.progress)
-        report = result.as_dict()
-        if choice.name == "local":  # the offline voice is free whatever the estimate says
-            report["credits_charged"] = 0
-        return report
+        return result.as_dict()
     except AudiobookError as exc:
         partial = getattr(exc, "result", None)
         exc.report = {**(partial.as_dict() if partial is not None else {}), "stopped": exc.message}  # type: ignore[attr-defined]
         raise
+
+
+REPAIR_ROUNDS = 2
+
+
+def package_with_repair(recipe: Recipe, plan: Plan, choice: Any, options: Any, store: Any,
+                        report: dict[str, Any]) -> tuple[dict[str, Any], list[Path]]:
+    """Package; a clip that turns out damaged is moved aside, fetched again, and packaging
+    resumes (so a clip truncated between runs is repaired instead of failing every run)."""
+    from pipeline.build import cache_root
+    from pipeline.errors import CorruptClipError
+    from pipeline.synth.cache import ClipCache
+
+    for round_ in range(REPAIR_ROUNDS + 1):
+        try:
+            return package_stage(recipe, plan)
+        except CorruptClipError as exc:
+            if round_ == REPAIR_ROUNDS or not exc.path:
+                raise
+            damaged = Path(exc.path)
+            moved = ClipCache(cache_root(recipe)).quarantine(damaged) if damaged.exists() else damaged
+            report["warnings"].append(f"{exc.message}; moved to {moved} and fetched again")
+            report["synthesis"] = synth_stage(recipe, plan, choice, options, store)
+    raise AssertionError("unreachable")
 
 
 def package_stage(recipe: Recipe, plan: Plan) -> tuple[dict[str, Any], list[Path]]:
@@ -56,7 +79,13 @@ def package_stage(recipe: Recipe, plan: Plan) -> tuple[dict[str, Any], list[Path
             clips.append(ClipRef(path, job.segment.boundary_after))
         chapters.append(ChapterInput(chapter.index, chapter.title, tuple(clips)))
     info = BookInfo(plan.title, plan.authors, plan.language, plan.cover)
-    result = assemble_book(chapters, info, recipe.audio, recipe.output_dir)
+    try:
+        result = assemble_book(chapters, info, recipe.audio, recipe.output_dir)
+    except (OSError, AudiobookError) as exc:
+        if not is_disk_full(exc):
+            raise
+        raise DiskFullError(f"the disk holding {recipe.output_dir} is full while packaging; every clip is kept. "
+                            "Free some space, then run the same command again") from None
     outputs = list(result.chapter_files) + [p for p in (result.m4b, result.playlist) if p is not None]
     report: dict[str, Any] = {
         "files": [str(p) for p in outputs],

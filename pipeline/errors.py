@@ -11,6 +11,9 @@ Messages must never contain the API key; build them from codes and field names.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+
 EXIT_OK = 0
 EXIT_BUG = 1
 EXIT_USER = 2
@@ -276,3 +279,15 @@ class CorruptClipError(BadAudioError):
         super().__init__(message)
         self.path = path
         self.key = key
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT from a write, SQLite's "database or disk is full", or ffmpeg saying so."""
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+        return True
+    if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower():
+        return True
+    return isinstance(exc, FFmpegError) and "no space left" in exc.message.lower()

@@ -35,6 +35,10 @@ class SynthesisSettings:
     confirm_above: int = 2000  # ask before spending more credits than this
     cache_dir: Path | None = None
     probe_odds: float = 0.1  # least odds for a probe create (pipeline/synth/occupancy.py); 0 = never
+    max_credits: int | None = None  # hard cap on the spend ledger of this output directory
+    max_uncertain: int = 5  # creates in a row without a readable reply before stopping
+    task_timeout: float = 1800.0  # seconds a task may stay "waiting" in one run
+    outage_after: float = 300.0  # seconds without a readable reply before stopping
 
 
 @dataclass(frozen=True)
@@ -270,9 +274,9 @@ def _parse_output(value: Any, where: Where, audio: AudioSettings, base: Path) ->
 
 def _parse_synthesis(value: Any, where: Where, base: Path) -> SynthesisSettings:
     keys = ("max_open", "rate_limit", "failed_retries", "recreate_expired", "confirm_above", "cache_dir",
-            "probe_odds")
+            "probe_odds", "max_credits", "max_uncertain", "task_timeout", "outage_after")
     d = mapping(value, where, keys)
-    opts: dict[str, Any] = {}
+    opts: dict[str, Any] = _parse_limits(d, where)
     if "max_open" in d:
         opts["max_open"] = get_int(d["max_open"], at(d, "max_open", where), lo=1, hi=256)
     if "rate_limit" in d:
@@ -289,3 +293,17 @@ def _parse_synthesis(value: Any, where: Where, base: Path) -> SynthesisSettings:
         p = Path(get_str(d["cache_dir"], at(d, "cache_dir", where))).expanduser()
         opts["cache_dir"] = (p if p.is_absolute() else base / p).resolve()
     return SynthesisSettings(**opts)
+
+
+def _parse_limits(d: LineDict, where: Where) -> dict[str, Any]:
+    """The money and deadline keys of `synthesis`: the cap, the breaker, the timeouts."""
+    opts: dict[str, Any] = {}
+    if "max_credits" in d:
+        opts["max_credits"] = get_int(d["max_credits"], at(d, "max_credits", where), lo=0)
+    if "max_uncertain" in d:
+        opts["max_uncertain"] = get_int(d["max_uncertain"], at(d, "max_uncertain", where), lo=1, hi=100)
+    if "task_timeout" in d:
+        opts["task_timeout"] = get_float(d["task_timeout"], at(d, "task_timeout", where), lo=1, hi=7 * 86400)
+    if "outage_after" in d:
+        opts["outage_after"] = get_float(d["outage_after"], at(d, "outage_after", where), lo=1, hi=86400)
+    return opts

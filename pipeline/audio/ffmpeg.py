@@ -154,13 +154,10 @@ def _check_mp3_complete(data: bytes) -> None:
         )
 
 
-def decode_to_pcm(source: bytes | Path, sample_rate: int = 44100, channels: int = 1) -> bytes:
-    """Any clip -> raw s16le PCM at `sample_rate`/`channels`.
-
-    Empty, truncated or non-audio input raises BadAudioError. Truncation is caught where
-    the header says how long the audio should be (WAV data size, MP3 Xing/Info frames).
-    """
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+def check_complete(data: bytes) -> str:
+    """The format of `data` if it looks like whole audio by its structure alone (no ffmpeg):
+    a known signature, and for WAV and MP3 every declared byte or frame present. Cheap
+    enough to run on every cached clip whose size or mtime changed; raises BadAudioError."""
     if not data:
         raise BadAudioError("empty audio file")
     fmt = detect_format(data)
@@ -170,6 +167,17 @@ def decode_to_pcm(source: bytes | Path, sample_rate: int = 44100, channels: int 
         _check_wav_complete(data)
     elif fmt == "mp3":
         _check_mp3_complete(data)
+    return fmt
+
+
+def decode_to_pcm(source: bytes | Path, sample_rate: int = 44100, channels: int = 1) -> bytes:
+    """Any clip -> raw s16le PCM at `sample_rate`/`channels`.
+
+    Empty, truncated or non-audio input raises BadAudioError. Truncation is caught where
+    the header says how long the audio should be (WAV data size, MP3 Xing/Info frames).
+    """
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    fmt = check_complete(data)
     out_args = ["-vn", "-f", "s16le", "-acodec", "pcm_s16le", "-ac", str(channels), "-ar", str(sample_rate), "pipe:1"]
     try:
         if fmt == "m4a":  # the moov atom may sit at the end: needs a seekable input

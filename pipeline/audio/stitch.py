@@ -17,7 +17,7 @@ import numpy as np
 
 from pipeline.audio.ffmpeg import decode_to_pcm
 from pipeline.audio.loudness import LoudnessMeter
-from pipeline.errors import BadAudioError
+from pipeline.errors import BadAudioError, CorruptClipError
 from pipeline.models import Boundary, Pauses
 
 TRIM_THRESHOLD_DB = -40.0  # relative to the clip's loudest 10 ms window
@@ -81,13 +81,22 @@ def _wav_fast_path(data: bytes, rate: int, channels: int) -> bytes | None:
 
 
 def _load_pcm16(path: Path, rate: int, channels: int) -> np.ndarray:
-    """Decode a clip to int16 frames x channels (a plain WAV at our format: no ffmpeg)."""
-    data = path.read_bytes()
-    pcm = _wav_fast_path(data, rate, channels)
-    if pcm is None:
-        pcm = decode_to_pcm(data, rate, channels)
-    if len(pcm) < 2 * channels:
-        raise BadAudioError(f"clip {path.name} holds no samples")
+    """Decode a clip to int16 frames x channels (a plain WAV at our format: no ffmpeg).
+
+    A clip that cannot be read or decoded raises CorruptClipError naming it, so the build
+    can move it aside and fetch it again instead of failing the same way on every run.
+    """
+    try:
+        data = path.read_bytes()
+        pcm = _wav_fast_path(data, rate, channels)
+        if pcm is None:
+            pcm = decode_to_pcm(data, rate, channels)
+        if len(pcm) < 2 * channels:
+            raise BadAudioError("it holds no samples")
+    except (BadAudioError, FileNotFoundError) as exc:
+        reason = exc.message if isinstance(exc, BadAudioError) else "it is missing"
+        raise CorruptClipError(f"clip {path} is damaged: {reason}", path=str(path),
+                               key=path.name.split(".")[0]) from None
     return np.frombuffer(pcm[: len(pcm) - len(pcm) % (2 * channels)], dtype="<i2").reshape(-1, channels)
 
 

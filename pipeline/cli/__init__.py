@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sqlite3
 import sys
 import traceback
 
 import click
 
 from pipeline import __version__
-from pipeline.errors import EXIT_BUG, EXIT_INTERRUPTED, AudiobookError
+from pipeline.errors import (
+    EXIT_BUG,
+    EXIT_INTERRUPTED,
+    AudiobookError,
+    DiskFullError,
+    StoreError,
+    UserError,
+    is_disk_full,
+)
 
 # (module, attribute) of every subcommand; each module holds one thin click command.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -62,6 +71,19 @@ def _report(exc: AudiobookError, verbose: bool) -> int:
     return exc.exit_code
 
 
+def _environment_error(exc: OSError | sqlite3.OperationalError) -> AudiobookError:
+    """A file-system failure no stage turned into a message: full disk (resumable) or a
+    place that cannot be written (fix it); named by path and reason, never a traceback."""
+    if is_disk_full(exc):
+        where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+        return DiskFullError(f"the disk is full{where}; nothing done is lost: free some space, then run the same "
+                             "command again")
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return UserError(f"{where}{exc.strerror or exc}")
+    return StoreError(f"the checkpoint store failed: {exc}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the group and map every outcome to an exit code."""
     verbose = any(a in ("-v", "-vv", "--verbose") for a in (argv or sys.argv[1:]))
@@ -79,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted; state is saved, run the same command again to continue.", err=True)
         return EXIT_INTERRUPTED
+    except (OSError, sqlite3.OperationalError) as exc:  # the machine, not the program: one line
+        return _report(_environment_error(exc), verbose)
     except Exception as exc:  # a bug: say so plainly, with a traceback
         traceback.print_exception(exc, file=sys.stderr)
         click.echo(f"Internal error (a bug): {type(exc).__name__}: {exc}", err=True)

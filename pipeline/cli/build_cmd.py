@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pipeline.cli.options import backend_options, load_recipe_with_overrides, recipe_argument
+
+if TYPE_CHECKING:
+    from pipeline.build import BuildResult
 
 
 @click.command()
@@ -16,16 +20,23 @@ from pipeline.cli.options import backend_options, load_recipe_with_overrides, re
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory (default: the recipe's output.directory, else BOOK-audiobook/).")
 @backend_options
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before spending credits.")
-@click.option("--max-credits", type=click.IntRange(0), help="Refuse (exit 2) if the build would spend more than N credits.")
+@click.option("--max-credits", type=click.IntRange(0),
+              help="Hard cap on credits spent on this output directory, over all its runs (the spend ledger): "
+                   "refuse (exit 2) if the plan needs more, stop (exit 3) before a request would cross it. "
+                   "Overrides synthesis.max_credits.")
 @click.option("--no-package", is_flag=True, help="Stop after the clips are on disk (no stitching or packaging).")
+@click.option("--force-output", is_flag=True,
+              help="Take over an output directory that holds another book's audiobook (its audio files are removed).")
 @click.pass_context
 def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str | None, api_url: str | None,
-          api_key_file: str | None, yes: bool, max_credits: int | None, no_package: bool) -> None:
+          api_key_file: str | None, yes: bool, max_credits: int | None, no_package: bool, force_output: bool) -> None:
     """Build the audiobook of RECIPE_OR_BOOK: plan, synthesize, stitch, package, check.
 
-    Resumable: after a crash, Ctrl-C (exit 130) or an empty credit balance (exit 3), run
-    the same command again; finished clips are never requested or paid for twice. With no
-    AUDIOCLEANER_API_KEY and no --backend, the offline voice (eSpeak NG) is used.
+    Resumable: after a crash, Ctrl-C (exit 130), an empty credit balance, the credit cap or
+    an unanswering service (exit 3), run the same command again; a task that has a job id
+    is polled again, never bought again. Every create that may cost credits is in the spend
+    ledger before it is sent. With no AUDIOCLEANER_API_KEY and no --backend, the offline
+    voice (eSpeak NG) is used.
     """
     from pipeline.build import BuildOptions, choose_backend
     from pipeline.build import build as run_build
@@ -43,22 +54,36 @@ def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str
         yes=yes, max_credits=max_credits,
         confirm=(lambda q: click.confirm(q, default=False, err=True)) if can_ask else None,
         progress=choose_progress(quiet=quiet),
-        skip_package=no_package,
+        skip_package=no_package, force_output=force_output,
     )
     result = run_build(recipe, choice, options)
     _summary(result, quiet)
 
 
-def _summary(result: object, quiet: bool) -> None:
-    report = result.report  # type: ignore[attr-defined]
-    synth = report.get("synthesis", {})
-    plan = result.plan  # type: ignore[attr-defined]
-    cost = "offline voice, no credits" if plan.backend == "local" else f"credits charged {synth.get('credits_charged', 0):,}"
+def spend_line(synth: dict[str, Any]) -> str:
+    """The ledger's figures: this run's spend (charged + uncertain) and the directory's total."""
+    total = synth.get("spend_total") or {}
+    uncertain = synth.get("credits_uncertain", 0)
+    line = f"spent {synth.get('credits_spent', 0):,} credits this run (charged {synth.get('credits_charged', 0):,}"
+    line += f", uncertain {uncertain:,})" if uncertain else ")"
+    if total:
+        line += f", {total.get('spent', 0):,} in total on this output directory"
+    cap = synth.get("credit_cap")
+    return line + (f" (cap {cap:,})" if cap is not None else "")
+
+
+def _summary(result: BuildResult, quiet: bool) -> None:
+    report = result.report
+    synth = report.get("synthesis") or {}
+    plan = result.plan
+    for warning in report.get("warnings", []):
+        click.echo(f"Warning: {warning}", err=True)
+    cost = "offline voice, no credits" if plan.backend == "local" else spend_line(synth)
     click.echo(f"Done: {len(plan.active)} chapters, {synth.get('done', 0)} clips ({synth.get('cached', 0)} from cache), {cost}.")
-    for path in result.outputs:  # type: ignore[attr-defined]
+    for path in result.outputs:
         if not quiet:
             click.echo(f"  {path}")
-    click.echo(f"Report: {result.report_path}")  # type: ignore[attr-defined]
+    click.echo(f"Report: {result.report_path}")
     check = report.get("check")
     if check and not check.get("passed", True):
         click.echo("Warning: `audiobook check` found delivery problems (see report.json).", err=True)
@@ -68,12 +93,14 @@ def _summary(result: object, quiet: bool) -> None:
 @recipe_argument
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory of the build.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(recipe_path: str, output: str | None, as_json: bool) -> None:
-    """Show a build's progress from its checkpoint store (no network)."""
+@click.option("--backend", type=click.Choice(["audiocleaner", "local"]),
+              help="Whose clips to count (default: the backend of the directory's last build).")
+def status(recipe_path: str, output: str | None, as_json: bool, backend: str | None) -> None:
+    """Show a build's progress and spend from its checkpoint store and ledger (no network)."""
     from pipeline.build import build_status
 
     recipe = load_recipe_with_overrides(recipe_path, output=Path(output).resolve() if output else None)
-    summary = build_status(recipe)
+    summary = build_status(recipe, backend)
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return

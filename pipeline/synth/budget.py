@@ -126,14 +126,17 @@ class AIMDGate:
         """Take a slot; True means it is a probe (every slot seemed busy, see occupancy.py).
 
         With `probe`, the odds are re-checked every PROBE_TICK seconds, since they grow
-        with time rather than with any event; one probe is out at a time.
+        with time rather than with any event; one probe is out at a time. A probe only
+        ever fills the room between a lowered ceiling and `max_open`: max_open is a hard
+        ceiling on tasks that may be open, whatever the odds say (a service whose own
+        limit is higher would otherwise accept every probe).
         """
         async with self._cond:
             while True:
                 if self.open < self.ceiling:
                     self.open += 1
                     return False
-                if probe is not None and not self.probing and probe():
+                if probe is not None and not self.probing and self.open < self.max_open and probe():
                     self.open += 1
                     self.probing = True
                     return True
@@ -153,6 +156,12 @@ class AIMDGate:
         async with self._cond:
             self.open = max(0, self.open - 1)
             self._cond.notify_all()
+
+    def retire(self) -> None:
+        """A task we stopped watching may still hold a slot on the service: one fewer here."""
+        self.max_open = max(1, self.max_open - 1)
+        self.limit = min(self.limit, float(self.max_open))
+        self._record()
 
     def _record(self) -> None:
         if int(self.limit) != self.history[-1]:

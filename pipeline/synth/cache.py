@@ -8,7 +8,10 @@ never leaves a half clip under a final name.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+
+QUARANTINE = "quarantine"
 
 AUDIO_EXTS: tuple[str, ...] = ("mp3", "wav", "m4a", "ogg", "flac")
 
@@ -62,14 +65,39 @@ class ClipCache:
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{key}.{ext}"
         part = folder / f"{key}.{ext}.part"
-        with open(part, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(part, final)
+        try:
+            with open(part, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(part, final)
+        except BaseException:
+            part.unlink(missing_ok=True)  # a full disk must not leave half a clip behind
+            raise
         _fsync_dir(folder)
         for other in AUDIO_EXTS:  # a re-synthesized clip in another format replaces the old one
             stale = folder / f"{key}.{other}"
             if other != ext and stale.exists():
                 stale.unlink()
         return final
+
+    def verify(self, path: Path) -> str | None:
+        """Why the clip at `path` is not whole audio (structure only, no decoding), or None."""
+        from pipeline.audio.ffmpeg import check_complete  # audio stage, loaded late
+        from pipeline.errors import BadAudioError
+
+        try:
+            check_complete(path.read_bytes())
+        except BadAudioError as exc:
+            return exc.message
+        except OSError as exc:
+            return exc.strerror or type(exc).__name__
+        return None
+
+    def quarantine(self, path: Path) -> Path:
+        """Move a damaged clip aside (kept for inspection, never used again); returns where."""
+        folder = self.root / QUARANTINE
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{path.name}.{time.strftime('%Y%m%dT%H%M%S')}"
+        os.replace(path, target)
+        return target

@@ -18,6 +18,12 @@ class SynthOptions:
     retry_base: float = 0.2  # first transient-retry delay (seconds); doubles, capped at 5 s
     stop_grace: float = 1.5  # after a stop: seconds in-flight requests may take to finish
     probe_odds: float = 0.1  # least P(a slot is free) to create with all seemingly busy; 0 = never
+    billed: bool = True  # the backend charges credits (the offline voice does not): keep a ledger
+    max_credits: int | None = None  # cap on the ledger's spend over every run of this store
+    max_uncertain: int = 5  # creates in a row without a readable reply before the run stops
+    task_timeout: float = 1800.0  # seconds a task may stay "waiting" in one run
+    outage_after: float = 300.0  # seconds without one readable API reply before the run stops
+    max_refetch: int = 2  # re-queries of a finished task for a fresh URL when its download fails
 
 
 @dataclass
@@ -39,7 +45,11 @@ class Stats:
     probes_refused: int = 0  # ... refused with 101004 (no task, no charge)
     done: int = 0
     cached: int = 0
+    stalled: int = 0  # tasks with a job id left for the next run (polls/downloads failing)
+    timed_out: int = 0  # ... of which still "waiting" after task_timeout
+    repaired: int = 0  # cached clips that failed verification and were moved aside
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,7 @@ class SynthResult:
     failed: int
     remaining: int  # not done and not failed (stopped, out of credits)
     credits_planned: int
-    credits_charged: int
+    credits_charged: int  # this run, ledger: creates answered with a job id
     credits_remaining: int
     requests: dict[str, int]
     polls_per_task: float
@@ -70,6 +80,14 @@ class SynthResult:
     open_limit_history: tuple[int, ...]
     wall_time: float
     failures: tuple[str, ...] = ()
+    credits_uncertain: int = 0  # this run, ledger: creates without a readable reply
+    credits_spent: int = 0  # this run: charged + uncertain (what may have been taken)
+    spend_total: dict[str, int] = field(default_factory=dict)  # the ledger over every run
+    credit_cap: int | None = None
+    stalled: int = 0
+    timed_out: int = 0
+    repaired: int = 0
+    warnings: tuple[str, ...] = ()
 
     @property
     def total_requests(self) -> int:
@@ -79,6 +97,7 @@ class SynthResult:
         out: dict[str, Any] = {name: getattr(self, name) for name in self.__dataclass_fields__}
         out["open_limit_history"] = list(self.open_limit_history)
         out["failures"] = list(self.failures)
+        out["warnings"] = list(self.warnings)
         out["wall_time"] = round(self.wall_time, 3)
         out["polls_per_task"] = round(self.polls_per_task, 3)
         return out

@@ -13,9 +13,18 @@ import threading
 import time
 from collections.abc import Sequence
 
-from pipeline.errors import CreditsExhaustedError, StoppedError, SynthesisFailedError
+from pipeline.errors import (
+    CapReachedError,
+    CreditsExhaustedError,
+    DiskFullError,
+    StoppedError,
+    SynthesisFailedError,
+    TasksStalledError,
+    UncertainRepliesError,
+)
 from pipeline.models import Job
 from pipeline.synth.cache import ClipCache
+from pipeline.synth.ledger import Ledger
 from pipeline.synth.options import SynthOptions, SynthResult
 from pipeline.synth.progress import ProgressSink
 from pipeline.synth.scheduler import Engine
@@ -24,65 +33,116 @@ from pipeline.tts.base import Backend
 
 
 def _result(engine: Engine, started: float) -> SynthResult:
+    r = engine.run_state
+    stats = r.stats
     rows = engine.store.rows([j.key for j in engine.jobs])
-    states = [r.state for r in rows]
-    polls = list(engine.stats.polls.values())
-    polled_tasks = max(1, engine.stats.done + engine.stats.failed_tasks + engine.stats.expired)
+    states = [row.state for row in rows]
+    polls = list(stats.polls.values())
+    polled_tasks = max(1, stats.done + stats.failed_tasks + stats.expired)
     planned = sum(j.credits for j in engine.jobs)
-    done_credits = sum(r.credits for r in rows if r.state == "done")
+    done_credits = sum(row.credits for row in rows if row.state == "done")
+    ledger = r.ledger
+    run_spend = ledger.this_run if ledger is not None else None
     return SynthResult(
         jobs=len(engine.jobs),
         done=states.count("done"),
-        cached=engine.stats.cached,
+        cached=stats.cached,
         failed=states.count("failed"),
         remaining=len(states) - states.count("done") - states.count("failed"),
         credits_planned=planned,
-        credits_charged=engine.stats.credits_charged,
+        credits_charged=run_spend.charged if run_spend else 0,
         credits_remaining=planned - done_credits,
-        requests={k: int(engine.stats.requests.get(k, 0)) for k in ("create", "get", "download")},
+        requests={k: int(stats.requests.get(k, 0)) for k in ("create", "get", "download")},
         polls_per_task=(sum(polls) / polled_tasks) if polls else 0.0,
         max_polls=max(polls, default=0),
-        retries=engine.stats.retries,
-        recreated=engine.stats.recreated,
-        failed_tasks=engine.stats.failed_tasks,
+        retries=stats.retries,
+        recreated=stats.recreated,
+        failed_tasks=stats.failed_tasks,
         ambiguous_resubmits=engine.ambiguous,
-        uncertain_creates=engine.stats.uncertain_creates,
-        rate_limited=engine.stats.rate_limited,
-        concurrency_limited=engine.stats.concurrency_limited,
-        expired=engine.stats.expired,
-        probes_landed=engine.stats.probes_landed,
-        probes_refused=engine.stats.probes_refused,
+        uncertain_creates=stats.uncertain_creates,
+        rate_limited=stats.rate_limited,
+        concurrency_limited=stats.concurrency_limited,
+        expired=stats.expired,
+        probes_landed=stats.probes_landed,
+        probes_refused=stats.probes_refused,
         open_limit_history=tuple(engine.gate.history),
         wall_time=time.monotonic() - started,
-        failures=tuple(engine.stats.failures),
+        failures=tuple(stats.failures),
+        credits_uncertain=(run_spend.uncertain + run_spend.pending) if run_spend else 0,
+        credits_spent=run_spend.spent if run_spend else 0,
+        spend_total=ledger.total.as_dict() if ledger is not None else {},
+        credit_cap=ledger.cap if ledger is not None else None,
+        stalled=stats.stalled,
+        timed_out=stats.timed_out,
+        repaired=stats.repaired,
+        warnings=tuple(_warnings(engine)),
     )
+
+
+def _warnings(engine: Engine) -> list[str]:
+    out = list(engine.stats.warnings)
+    ledger = engine.run_state.ledger
+    if ledger is not None and ledger.recovered:
+        out.insert(0, f"{ledger.recovered} create(s) of an interrupted run got no reply; "
+                      "their credits are counted as uncertain spend")
+    return out
 
 
 def _outcome(engine: Engine, result: SynthResult, interrupted: bool) -> SynthResult:
     """Raise the error this run ended with (each carries `.result`), else return."""
-    exc: BaseException | None = None
-    if engine.fatal is not None:
-        exc = engine.fatal
-    elif interrupted:
-        exc = KeyboardInterrupt()
-    elif engine.stop.is_set():
-        exc = StoppedError(f"stopped with {result.remaining} of {result.jobs} segments left; run again to continue")
-    elif engine.credits_out is not None and result.remaining:
-        exc = CreditsExhaustedError(
-            f"out of credits: {result.credits_remaining} credits still needed for "
-            f"{result.remaining} segments ({result.done}/{result.jobs} done)",
-            code=100100,
-        )
-    elif result.failed:
-        exc = SynthesisFailedError(
-            f"{result.failed} of {result.jobs} segments failed after all retries "
-            f"(first: {result.failures[0] if result.failures else 'unknown'}); "
-            f"{result.done} done are kept. Run again to retry the failed ones."
-        )
+    exc = _stop_error(engine, result, interrupted)
     if exc is not None:
         exc.result = result  # type: ignore[attr-defined]
         raise exc
     return result
+
+
+def _left(result: SynthResult) -> str:
+    return f"{result.remaining} of {result.jobs} segments left ({result.credits_remaining:,} credits)"
+
+
+def _stop_error(engine: Engine, result: SynthResult, interrupted: bool) -> BaseException | None:
+    """The first reason the run did not finish, in order of what the user must act on."""
+    halts = engine.run_state.halts
+    rerun = "run the same command again to continue"
+    if halts.fatal is not None:
+        return halts.fatal
+    if interrupted:
+        return KeyboardInterrupt()
+    if halts.disk is not None:
+        return DiskFullError(f"the disk is full ({halts.disk}); nothing done is lost. Free space, then {rerun}")
+    if engine.run_state.stop.is_set():
+        return StoppedError(f"stopped with {_left(result)}; {rerun}")
+    if halts.cap is not None and result.remaining:
+        return CapReachedError(f"{halts.cap}; {_left(result)}",
+                               tip="Raise --max-credits (or synthesis.max_credits), then run the same command again.")
+    if halts.uncertain is not None:
+        return UncertainRepliesError(f"{halts.uncertain}; {_left(result)}",
+                                     tip="Check the service (or --api-url), then run the same command again.")
+    if halts.credits_out is not None and result.remaining:
+        return CreditsExhaustedError(
+            f"out of credits: {result.credits_remaining} credits still needed for "
+            f"{result.remaining} segments ({result.done}/{result.jobs} done)", code=100100)
+    if halts.outage is not None and result.remaining:
+        return TasksStalledError(f"{halts.outage}; {_left(result)}; job ids are kept, {rerun}")
+    return _unfinished(result)
+
+
+def _unfinished(result: SynthResult) -> BaseException | None:
+    stalled = (f"{result.stalled} task(s) with a job id are left for the next run"
+               + (f" ({result.timed_out} still waiting after the task_timeout)" if result.timed_out else ""))
+    if result.failed:
+        more = f"; {stalled}" if result.stalled else ""
+        return SynthesisFailedError(
+            f"{result.failed} of {result.jobs} segments failed after all retries "
+            f"(first: {result.failures[0] if result.failures else 'unknown'}); "
+            f"{result.done} done are kept{more}. Run again to retry the failed ones."
+        )
+    if result.stalled or result.remaining:
+        first = next((w for w in result.warnings if "segment" in w), "")
+        return TasksStalledError(f"{stalled or _left(result)}" + (f" (first: {first})" if first else "")
+                                 + "; run the same command again: they are polled, not bought again")
+    return None
 
 
 async def synthesize(
@@ -91,7 +151,8 @@ async def synthesize(
 ) -> SynthResult:
     """Run every job to `done` (or to a clean stop); raise as documented in run_synthesis."""
     started = time.monotonic()
-    engine = Engine(jobs, backend, store, cache, options, progress, stop)
+    ledger = Ledger.start(store, backend.name, options.max_credits) if options.billed else None
+    engine = Engine(jobs, backend, store, cache, options, progress, stop, ledger=ledger)
     try:
         await engine.run()
     finally:

@@ -3,12 +3,16 @@
 Why SQLite: a committed row survives kill -9 (WAL + synchronous=FULL, measured), so a
 job id is saved before it is ever polled and a paid task is never forgotten. The only
 double payment possible is a crash between sending a create and committing its job id:
-such rows are found in `submitting` on resume and counted as ambiguous resubmits.
+such rows are found in `submitting` on resume and counted as ambiguous resubmits, and
+the spend ledger (ledger.py, same file) has already counted that create as uncertain.
 
 States: planned -> submitting -> submitted(job_id) -> downloaded -> done, or failed.
-Each row also keeps its text and a canonical voice tag, so a re-plan can ask which
-texts already have a finished clip in that voice (`synthesized_texts`) and cut the
-chapter around them instead of paying for them again. The API key is never stored here.
+A row with a job id is polled again, never created again, until the service says the
+job is gone or failed. Each row also keeps its text and a canonical voice tag, so a
+re-plan can ask which texts already have a finished clip in that voice
+(`synthesized_texts`) and cut the chapter around them instead of paying for them again,
+and the size and mtime of its clip, so a clip changed behind our back is noticed
+without reading it. The API key is never stored here.
 """
 
 from __future__ import annotations
@@ -22,9 +26,8 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from pipeline.errors import LockedError, StoreError
+from pipeline.errors import DiskFullError, LockedError, StoreError, is_disk_full
 from pipeline.models import Job, Voice
 
 DB_NAME = ".audiobook.sqlite"
@@ -64,6 +67,28 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE segments ADD COLUMN voice TEXT;
     CREATE INDEX segments_voice_state ON segments(voice, state);
     """,
+    """
+    ALTER TABLE segments ADD COLUMN clip_size INTEGER;
+    ALTER TABLE segments ADD COLUMN clip_mtime INTEGER;
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at REAL NOT NULL,
+        backend TEXT NOT NULL,
+        cap INTEGER
+    );
+    CREATE TABLE ledger (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        credits INTEGER NOT NULL,
+        outcome TEXT NOT NULL DEFAULT 'intent',
+        job_id TEXT,
+        detail TEXT,
+        sent_at REAL NOT NULL,
+        resolved_at REAL
+    );
+    CREATE INDEX ledger_run_outcome ON ledger(run, outcome);
+    """,
 )
 
 
@@ -99,6 +124,8 @@ class Row:
     clip: str | None
     text: str | None = None  # NULL only for rows planned before migration 2
     voice: str | None = None
+    clip_size: int | None = None  # of the clip when it was written (migration 3)
+    clip_mtime: int | None = None  # its st_mtime_ns then
 
 
 _ROW_COLS = ", ".join(Row.__dataclass_fields__)
@@ -138,15 +165,17 @@ class Store:
         db.parent.mkdir(parents=True, exist_ok=True)
         fd = _acquire_lock(db.parent / LOCK_NAME) if lock else None
         try:
-            conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=30.0)
+            conn.execute("PRAGMA busy_timeout=30000")  # first: a racing opener waits, not fails
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=5000")
             store = cls(conn, db, fd)
             store._migrate()
         except sqlite3.DatabaseError as exc:
             if fd is not None:
                 os.close(fd)
+            if is_disk_full(exc):
+                raise DiskFullError(f"the disk holding {db} is full; free some space, then run again") from exc
             raise StoreError(f"checkpoint store {db} is unreadable: {exc}") from exc
         except BaseException:
             if fd is not None:
@@ -155,19 +184,37 @@ class Store:
         return store
 
     def _migrate(self) -> None:
-        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        """Bring the schema up to date in ONE write transaction.
+
+        Why the version is read inside it: `plan` and `status` open the store without the
+        build lock, and two openers that both read version 1 outside a transaction would
+        both apply migration 2 ("duplicate column name"). Under BEGIN IMMEDIATE the second
+        opener waits, then sees the new version and does nothing.
+        """
+        if self.version >= len(MIGRATIONS):
+            self._check_version(self.version)
+            return
+        with self.atomic():
+            version = self.version
+            self._check_version(version)
+            for number in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version={number + 1}")
+
+    def _check_version(self, version: int) -> None:
         if version > len(MIGRATIONS):
             raise StoreError(
                 f"checkpoint store {self.path} is version {version}, newer than this program "
                 f"({len(MIGRATIONS)})",
                 tip="Upgrade audiobook, or build into a new output directory.",
             )
-        for number in range(version, len(MIGRATIONS)):
-            with self.atomic():
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        self._conn.execute(statement)
-                self._conn.execute(f"PRAGMA user_version={number + 1}")
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, for the ledger (ledger.py) that shares this file and its transactions."""
+        return self._conn
 
     @property
     def version(self) -> int:
@@ -251,36 +298,6 @@ class Store:
             out[state] = int(n)
         return out
 
-    def summary(self) -> dict[str, Any]:
-        """What `audiobook status --json` shows; reads the file only (no network)."""
-        agg = self._conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(credits),0), COALESCE(SUM(credits_spent),0),"
-            " COALESCE(SUM(ambiguous),0), COALESCE(SUM(recreated),0), COALESCE(SUM(polls),0),"
-            " COALESCE(SUM(creates),0), COALESCE(SUM(CASE WHEN state='done' THEN credits END),0)"
-            " FROM segments"
-        ).fetchone()
-        failures = [
-            {"key": k, "chapter": c, "index": i, "error": e}
-            for k, c, i, e in self._conn.execute(
-                "SELECT key, chapter, idx, error FROM segments WHERE state='failed' ORDER BY chapter, idx"
-            )
-        ]
-        return {
-            "store": str(self.path),
-            "version": self.version,
-            "segments": int(agg[0]),
-            "states": self.counts(),
-            "credits_planned": int(agg[1]),
-            "credits_done": int(agg[7]),
-            "credits_remaining": int(agg[1]) - int(agg[7]),
-            "credits_spent": int(agg[2]),
-            "ambiguous_resubmits": int(agg[3]),
-            "recreated": int(agg[4]),
-            "polls": int(agg[5]),
-            "creates": int(agg[6]),
-            "failures": failures,
-        }
-
     # --- transitions (each one commit) --------------------------------------------
 
     def _update(self, key: str, sql: str, *params: object) -> None:
@@ -313,21 +330,40 @@ class Store:
         extra = ", failures=failures+1" if failed else ""
         self._update(key, f"state='planned', job_id=NULL, recreated=recreated+1, error=?{extra}", reason)
 
-    def mark_downloaded(self, key: str, clip: Path) -> None:
-        self._update(key, "state='downloaded', clip=?, finished_at=?", str(clip), time.time())
+    def mark_done(self, key: str, clip: Path) -> None:
+        """The clip is on disk (fsynced, renamed): remember its size and mtime too, so a
+        later run notices a clip truncated or replaced behind our back without reading it."""
+        st = clip.stat()
+        self._update(
+            key, "state='done', clip=?, clip_size=?, clip_mtime=?, finished_at=?, error=NULL",
+            str(clip), st.st_size, st.st_mtime_ns, time.time(),
+        )
 
-    def mark_done(self, key: str, clip: Path | None = None) -> None:
-        if clip is None:
-            self._update(key, "state='done', error=NULL")
-        else:
-            self._update(key, "state='done', clip=?, error=NULL", str(clip))
+    def note_clip(self, key: str, clip: Path) -> None:
+        """A clip found valid by verification (e.g. after the store was lost): record its stat."""
+        st = clip.stat()
+        self._update(key, "clip=?, clip_size=?, clip_mtime=?", str(clip), st.st_size, st.st_mtime_ns)
 
     def mark_failed(self, key: str, error: str) -> None:
+        """Cannot be completed in this run. A job id is kept: the next run polls it again."""
         self._update(key, "state='failed', error=?, failures=failures+1", error)
 
-    def reset(self, key: str) -> None:
-        """A done row whose clip vanished, or a failed row retried on a new run."""
-        self._update(key, "state='planned', job_id=NULL, clip=NULL")
+    def mark_stalled(self, key: str, error: str) -> None:
+        """Our side (polls, downloads, deadline) could not finish a paid task this run: it stays
+        `submitted` with its job id, so the next run polls the same job instead of buying it again."""
+        self._update(key, "state=CASE WHEN job_id IS NULL THEN 'planned' ELSE 'submitted' END, error=?", error)
+
+    def drop_job(self, key: str) -> None:
+        """The service said this job failed for good: forget its id (nothing left to poll)."""
+        self._update(key, "job_id=NULL")
+
+    def requeue(self, key: str) -> None:
+        """A finished clip vanished or failed verification, or a failed row gets a new run: with
+        a job id it is polled (and downloaded) again, without one it is planned anew."""
+        self._update(
+            key, "state=CASE WHEN job_id IS NULL THEN 'planned' ELSE 'submitted' END, clip=NULL,"
+            " clip_size=NULL, clip_mtime=NULL",
+        )
 
     def recover_submitting(self) -> int:
         """Rows left in `submitting` by a crash may have been paid: count, then re-plan them."""

@@ -64,34 +64,47 @@ def test_refusal_bounds_the_youngest_tasks_durations() -> None:
     assert occ.running_age("young") == pytest.approx(0.5) and occ.running_age("old") == 0.0
 
 
-def test_gate_grants_one_probe_at_a_time_and_only_when_asked() -> None:
-    async def main() -> tuple[bool, bool, bool]:
-        gate = AIMDGate(1)
+def test_gate_grants_one_probe_at_a_time_and_only_below_max_open() -> None:
+    async def main() -> tuple[bool, bool, bool, bool]:
+        gate = AIMDGate(3)
+        gate.limit = 1.0  # a 101004 lowered the ceiling below max_open
         first = await gate.acquire()  # a known free slot: not a probe
         probe = await gate.acquire(lambda: True)
         waiting = asyncio.create_task(gate.acquire(lambda: True))
         await asyncio.sleep(0.05)
         second_blocked = not waiting.done()  # one probe is out already
         await gate.probe_done()
-        await asyncio.wait_for(waiting, 1.0)
-        return first, probe, second_blocked
+        assert await asyncio.wait_for(waiting, 1.0) is True  # the room below max_open: a probe
+        await gate.probe_done()
+        capped = asyncio.create_task(gate.acquire(lambda: True))
+        await asyncio.sleep(0.05)
+        hard = not capped.done()  # 3 held = max_open: no probe, whatever the odds
+        capped.cancel()
+        return first, probe, second_blocked, hard
 
-    first, probe, blocked = asyncio.run(main())
-    assert first is False and probe is True and blocked
+    first, probe, blocked, hard = asyncio.run(main())
+    assert first is False and probe is True and blocked and hard
 
 
 @pytest.mark.parametrize("odds", [0.1, 0.0])
-def test_probes_fill_freed_slots_without_cutting_the_ceiling(tmp_path: Path, odds: float) -> None:
+def test_max_open_is_a_hard_ceiling_when_the_service_allows_more(tmp_path: Path, odds: float) -> None:
+    """The service would accept every probe (its limit is higher): tasks open stay <= max_open."""
     jobs = make_jobs(60)
-    fake = FakeBackend(max_open=4, task_time=lambda c: 0.1, latency=0.002)
+    fake = FakeBackend(task_time=lambda c: 0.1, latency=0.002)
     result = run(jobs, fake, tmp_path, max_open=4, poll_initial=None, rate_limit=400.0, probe_odds=odds)
     assert result.done == 60 and fake.max_seen_open <= 4
     assert all(v == 1 for v in fake.creates_by_text.values())
     assert fake.charged == result.credits_charged == result.credits_planned
-    if odds:
-        assert result.probes_landed > 0
-        assert fake.requests["create"] == 60 + result.probes_refused
-    else:
-        assert result.probes_landed == result.probes_refused == 0
-    assert result.concurrency_limited == 0  # a refused probe is expected, not congestion
-    assert min(result.open_limit_history) == 4
+    assert result.probes_landed == result.probes_refused == 0
+
+
+def test_probes_fill_the_room_below_max_open_when_the_service_limit_is_lower(tmp_path: Path) -> None:
+    jobs = make_jobs(60)
+    fake = FakeBackend(max_open=3, task_time=lambda c: 0.1, latency=0.002)
+    result = run(jobs, fake, tmp_path, max_open=4, poll_initial=None, rate_limit=400.0, probe_odds=0.1)
+    assert result.done == 60 and fake.max_seen_open <= 3
+    assert all(v == 1 for v in fake.creates_by_text.values())
+    assert fake.charged == result.credits_charged == result.credits_planned
+    assert result.concurrency_limited >= 1 and result.probes_landed > 0
+    assert fake.requests["create"] == 60 + result.probes_refused + fake.requests["create_concurrency_limited"] \
+        - result.probes_refused

@@ -1,4 +1,4 @@
-"""Report and progress sinks: real files, real streams."""
+"""Progress sinks on real streams."""
 
 from __future__ import annotations
 
@@ -7,23 +7,8 @@ import json
 from pathlib import Path
 
 from pipeline.synth import ChapterTotals, PlainProgress, QuietProgress, RichProgress, Store, choose_progress
-from pipeline.synth.report import summary_lines, synthesis_report, write_json
 from tests.synth.fakes import FakeBackend, make_jobs
 from tests.synth.helpers import run
-
-
-def test_report_json_roundtrip(tmp_path: Path) -> None:
-    jobs = make_jobs(6)
-    result = run(jobs, FakeBackend(), tmp_path)
-    with Store.open(tmp_path) as store:
-        report = synthesis_report(result, store)
-    path = write_json(tmp_path / "report.json", report)
-    data = json.loads(path.read_text())
-    assert data["run"]["done"] == 6 and data["run"]["requests"]["create"] == 6
-    assert data["totals"]["states"]["done"] == 6 and data["totals"]["credits_spent"] == result.credits_charged
-    assert not (tmp_path / "report.json.part").exists()
-    text = "\n".join(summary_lines(result))
-    assert "6/6 done" in text and "12 charged" in text
 
 
 def test_plain_progress_lines() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.errors import CreditsExhaustedError, FatalKeyError, StoppedError, SynthesisFailedError
 from pipeline.synth import ClipCache, Store
+from pipeline.synth.status import store_summary
 from tests.synth.fakes import FakeBackend, make_jobs
 from tests.synth.helpers import run, states
 
@@ -42,15 +43,29 @@ def test_duplicate_keys_synthesized_once(tmp_path: Path) -> None:
     assert result.jobs == 4 and fake.requests["create"] == 4
 
 
-def test_missing_clip_is_resynthesized(tmp_path: Path) -> None:
+def test_missing_clip_is_fetched_again_from_its_job(tmp_path: Path) -> None:
+    jobs = make_jobs(3)
+    fake = FakeBackend()
+    run(jobs, fake, tmp_path)
+    path = ClipCache(tmp_path / "clips").path(jobs[1].key)
+    assert path is not None
+    path.unlink()
+    before = fake.requests["create"]
+    result = run(jobs, fake, tmp_path)
+    assert fake.requests["create"] == before and result.done == 3  # its job still answers: no new purchase
+    assert result.requests["get"] >= 1 and result.requests["download"] == 1
+
+
+def test_missing_clip_of_an_expired_job_is_recreated_under_the_policy(tmp_path: Path) -> None:
     jobs = make_jobs(3)
     run(jobs, FakeBackend(), tmp_path)
     path = ClipCache(tmp_path / "clips").path(jobs[1].key)
     assert path is not None
     path.unlink()
-    fake = FakeBackend()
-    result = run(jobs, fake, tmp_path)
-    assert fake.requests["create"] == 1 and result.done == 3
+    fresh = FakeBackend()  # a service that no longer knows the old job ids (101008)
+    result = run(jobs, fresh, tmp_path)
+    assert fresh.requests["create"] == 1 and result.done == 3 and result.expired == 1
+    assert result.credits_charged == jobs[1].credits  # the ledger counts the new purchase
 
 
 def test_aimd_halves_on_101004_and_recovers(tmp_path: Path) -> None:
@@ -109,8 +124,10 @@ def test_failed_status_recreated_then_reported(tmp_path: Path) -> None:
     assert result.done == 3 and result.failed == 1 and result.failed_tasks == 4 and result.recreated == 3
     assert result.credits_charged == fake.charged
     with Store.open(tmp_path) as store:
-        summary = store.summary()
+        summary = store_summary(store)
+        failed = store.row(jobs[1].key)
     assert summary["failures"][0]["error"] == "task failed 3 times"
+    assert failed is not None and failed.job_id is None  # the service said failed: nothing left to poll
     # a later run retries the failed job only
     fake2 = FakeBackend()
     assert run(jobs, fake2, tmp_path).done == 4 and fake2.requests["create"] == 1

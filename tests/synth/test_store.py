@@ -16,6 +16,7 @@ import pytest
 
 from pipeline.errors import LockedError, StoreError
 from pipeline.models import Job, Voice
+from pipeline.synth.status import store_summary
 from pipeline.synth.store import DB_NAME, MIGRATIONS, Store, voice_tag
 from tests.synth.fakes import make_jobs
 
@@ -68,13 +69,16 @@ def test_transitions_and_summary(tmp_path: Path) -> None:
             store.mark_submitting(key)
             store.mark_submitted(key, f"id-{key[:4]}", 2)
             store.add_poll(key)
-        store.mark_downloaded(a, tmp_path / "a.wav")
-        store.mark_done(a)
+        (tmp_path / "a.wav").write_bytes(b"RIFF")
+        store.mark_done(a, tmp_path / "a.wav")
         store.mark_recreate(b, "task status failed", failed=True)
         store.mark_failed(c, "text rejected")
-        summary = store.summary()
+        summary = store_summary(store)
+        row = store.row(a)
     assert summary["states"] == {"planned": 1, "submitting": 0, "submitted": 0, "downloaded": 0, "done": 1, "failed": 1}
-    assert summary["credits_spent"] == 4 and summary["recreated"] == 1 and summary["polls"] == 2
+    assert summary["recreated"] == 1 and summary["polls"] == 2
+    assert summary["spend"]["spent"] == 0  # no ledger entries were written: nothing counted as spent
+    assert row is not None and row.clip_size == 4 and row.clip_mtime == (tmp_path / "a.wav").stat().st_mtime_ns
     assert summary["failures"][0]["error"] == "text rejected"
     assert summary["credits_remaining"] == summary["credits_planned"] - jobs[0].credits
 
@@ -89,7 +93,7 @@ def test_submitting_rows_become_ambiguous_on_resume(tmp_path: Path) -> None:
         assert store.recover_submitting() == 0
         row = store.row(jobs[0].key)
         assert row is not None and row.state == "planned" and row.ambiguous == 1
-        assert store.summary()["ambiguous_resubmits"] == 1
+        assert store_summary(store)["ambiguous_resubmits"] == 1
 
 
 def test_atomic_rolls_back(tmp_path: Path) -> None:
@@ -200,7 +204,7 @@ def test_migrates_old_store_and_backfills_text_and_voice(tmp_path: Path) -> None
     jobs = make_jobs(3)
     _old_schema_db(tmp_path, jobs)
     with Store.open(tmp_path) as store:
-        assert store.version == len(MIGRATIONS) == 2
+        assert store.version == len(MIGRATIONS) == 3
         before = store.row(jobs[0].key)
         assert before is not None and before.state == "done" and before.text is None and before.voice is None
         tag = voice_tag(jobs[0].voice)
@@ -213,7 +217,7 @@ def test_migrates_old_store_and_backfills_text_and_voice(tmp_path: Path) -> None
     conn = sqlite3.connect(tmp_path / DB_NAME)
     columns = [r[1] for r in conn.execute("PRAGMA table_info(segments)")]
     conn.close()
-    assert columns[-2:] == ["text", "voice"] and "api_key" not in columns
+    assert columns[-4:] == ["text", "voice", "clip_size", "clip_mtime"] and "api_key" not in columns
 
 
 def test_synthesized_texts_only_done_rows_of_that_voice(tmp_path: Path) -> None:
@@ -225,14 +229,17 @@ def test_synthesized_texts_only_done_rows_of_that_voice(tmp_path: Path) -> None:
         for key in (jobs[0].key, jobs[1].key, french[2].key):
             store.mark_submitting(key)
             store.mark_submitted(key, "J", 2)
-            store.mark_done(key)
+            (tmp_path / "c.wav").write_bytes(b"RIFF")
+            store.mark_done(key, tmp_path / "c.wav")
         store.mark_submitting(jobs[2].key)
         store.mark_submitted(jobs[2].key, "J2", 2)  # paid but not finished: not reusable yet
         store.mark_failed(jobs[3].key, "rejected")
         assert store.synthesized_texts(voice_tag(jobs[0].voice)) == {jobs[0].segment.text, jobs[1].segment.text}
         assert store.synthesized_texts(voice_tag(other)) == {french[2].segment.text}
         assert store.synthesized_texts(voice_tag(Voice(1))) == set()
-        store.reset(jobs[1].key)  # its clip vanished
+        store.requeue(jobs[1].key)  # its clip vanished: polled again under its job id
         assert store.synthesized_texts(voice_tag(jobs[0].voice)) == {jobs[0].segment.text}
+        again = store.row(jobs[1].key)
+        assert again is not None and again.state == "submitted" and again.job_id == "J" and again.clip is None
         row = store.row(jobs[0].key)
         assert row is not None and row.text == jobs[0].segment.text

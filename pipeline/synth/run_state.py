@@ -1,0 +1,118 @@
+"""What one synthesis run shares between its parts (engine, create path, poll path).
+
+Why a separate object: the create path (creates.py) and the poll/download path
+(collect.py) both read the same budget, gate, ledger and stop reasons; keeping them
+here lets those modules stay small and free of import cycles with the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pipeline.errors import CreditsExhaustedError, FatalKeyError
+from pipeline.models import Job
+from pipeline.synth.budget import AIMDGate, TokenBucket, bounded_backoff
+from pipeline.synth.cache import ClipCache
+from pipeline.synth.clock import Clock
+from pipeline.synth.health import CreateBreaker, Health
+from pipeline.synth.ledger import Ledger
+from pipeline.synth.options import Stats, SynthOptions
+from pipeline.synth.pacing import Pacer
+from pipeline.synth.progress import ProgressSink
+from pipeline.synth.store import Store
+from pipeline.tts.base import Backend
+
+class JobFailed(Exception):
+    """Internal: this job cannot be completed in this run (reason in the message)."""
+
+
+class JobStalled(Exception):
+    """Internal: our side could not finish this job now; its job id (if any) is kept."""
+
+
+@dataclass
+class Halts:
+    """Why creating (or everything) stopped; the first reason of each kind wins."""
+
+    fatal: FatalKeyError | None = None
+    credits_out: CreditsExhaustedError | None = None
+    cap: str | None = None  # message naming the cap and the spend
+    uncertain: str | None = None  # the create breaker tripped
+    outage: str | None = None  # no readable reply for outage_after seconds
+    disk: str | None = None  # a write hit a full disk
+
+    @property
+    def creating_stopped(self) -> bool:
+        return any(r is not None for r in (self.fatal, self.credits_out, self.cap, self.uncertain, self.outage,
+                                           self.disk))
+
+    @property
+    def everything_stopped(self) -> bool:
+        """Polls stop too: the key is dead, the service is down, or we cannot write."""
+        return self.fatal is not None or self.outage is not None or self.disk is not None
+
+
+@dataclass
+class RunState:
+    """The pieces of one run; the engine owns it, the create and poll paths use it."""
+
+    jobs: Sequence[Job]
+    backend: Backend
+    store: Store
+    cache: ClipCache
+    options: SynthOptions
+    progress: ProgressSink
+    stop: asyncio.Event
+    clock: Clock
+    ledger: Ledger | None
+    stats: Stats = field(default_factory=Stats)
+    halts: Halts = field(default_factory=Halts)
+    started_wall: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.bucket = TokenBucket(self.options.rate_limit)
+        self.gate = AIMDGate(self.options.max_open)
+        self.pacer = Pacer(self.options, self.bucket, self.gate, self.stats)
+        self.estimator, self.occupancy = self.pacer.estimator, self.pacer.occupancy
+        self.health = Health(self.clock, self.options.outage_after)
+        self.breaker = CreateBreaker(self.options.max_uncertain)
+        self.started_wall = self.clock.time()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop.is_set() or self.halts.everything_stopped
+
+    def no_create(self) -> bool:
+        return self.stopping or self.halts.creating_stopped
+
+    def may_probe(self) -> bool:
+        return not self.no_create() and self.pacer.may_probe()
+
+    async def sleep(self, delay: float) -> bool:
+        """Sleep unless a stop comes first; False means stop."""
+        if delay > 0 and not self.stopping:
+            try:
+                await asyncio.wait_for(self.stop.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+        return not self.stopping
+
+    async def backoff(self, attempt: int) -> bool:
+        return await self.sleep(bounded_backoff(attempt, self.options.retry_base))
+
+    def check_outage(self) -> None:
+        """Stop everything once the service has given no readable reply for too long."""
+        if self.halts.outage is None and self.health.down():
+            self.halts.outage = (
+                f"the service gave no readable reply for {self.health.down_for():.0f} s "
+                f"({self.health.failures} failed calls in a row)"
+            )
+
+    def spent_now(self) -> int:
+        """Credits this run may have spent (ledger), for progress displays."""
+        return self.ledger.this_run.spent if self.ledger is not None else 0
+
+    def report(self) -> None:
+        self.progress.update(self.stats.requests, self.spent_now())
