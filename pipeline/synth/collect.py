@@ -93,14 +93,14 @@ class Collector:
         """One get, counted and checkpointed; the reply or the exception it raised."""
         r = self.run
         await r.bucket.acquire()
-        r.stats.requests["get"] += 1
-        r.stats.polls[job.key] += 1
-        r.store.add_poll(job.key)
-        try:
-            async with r.health.admit():
+        async with r.admit():  # raises RunHalted on a stop while the service is failing
+            r.stats.requests["get"] += 1
+            r.stats.polls[job.key] += 1
+            r.store.add_poll(job.key)
+            try:
                 status = await r.backend.get(job_id)
-        except Exception as exc:  # noqa: BLE001 - classified by _refused
-            return exc
+            except Exception as exc:  # noqa: BLE001 - classified by _refused
+                return exc
         r.health.ok()
         r.bucket.success()
         return status

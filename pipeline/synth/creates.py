@@ -86,19 +86,19 @@ class Creator:
         await r.bucket.acquire(urgent=not slot.probe)  # a probe queues with the polls
         if r.no_create():
             return None
-        entry = self._reserve(job)
-        if entry is None:
-            return None
-        r.stats.requests["create"] += 1
-        try:
-            async with r.health.admit():
+        async with r.admit():  # raises RunHalted (nothing reserved, nothing sent) on a stop
+            entry = self._reserve(job)
+            if entry is None:
+                return None
+            r.stats.requests["create"] += 1
+            try:
                 job_id = await r.backend.create(job.request)
-        except Exception as exc:  # noqa: BLE001 - every reply is classified, none ignored
-            self._resolve_failure(job, entry, exc)
-            return exc
-        except BaseException:  # cancelled mid-call: the service may have made the task
-            self._resolve_uncertain(job, entry, "the run was interrupted before the reply was read")
-            raise
+            except Exception as exc:  # noqa: BLE001 - every reply is classified, none ignored
+                self._resolve_failure(job, entry, exc)
+                return exc
+            except BaseException:  # cancelled mid-call: the service may have made the task
+                self._resolve_uncertain(job, entry, "the run was interrupted before the reply was read")
+                raise
         await self._accepted(job, slot, entry, job_id)
         return job_id, r.clock.time()
 

@@ -30,8 +30,8 @@ class Health:
         self.base, self.cap = base, cap
         self.failures = 0
         self.last_ok = clock.monotonic()
-        self._resume_at = 0.0
-        self._turn = asyncio.Lock()
+        self.resume_at = 0.0  # while failing, the next call waits until then
+        self.turn = asyncio.Lock()  # while failing, calls go one at a time (RunState.admit)
 
     @property
     def failing(self) -> bool:
@@ -54,20 +54,7 @@ class Health:
         self.failures += 1
         ceiling = min(self.cap, self.base * 2 ** (self.failures - 1))
         delay = ceiling / 2 + random.uniform(0.0, ceiling / 2)
-        self._resume_at = max(self._resume_at, self.clock.monotonic() + delay)
-
-    @asynccontextmanager
-    async def admit(self) -> AsyncIterator[None]:
-        """Hold this around one call: free while healthy; one at a time, after the pause,
-        while failing (the turn is held until the call's outcome is known)."""
-        if not self.failing:
-            yield
-            return
-        async with self._turn:
-            wait = self._resume_at - self.clock.monotonic()
-            if wait > 0:
-                await self.clock.sleep(wait)
-            yield
+        self.resume_at = max(self.resume_at, self.clock.monotonic() + delay)
 
 
 class CreateBreaker:

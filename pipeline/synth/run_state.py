@@ -8,7 +8,8 @@ here lets those modules stay small and free of import cycles with the engine.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from pipeline.errors import CreditsExhaustedError, FatalKeyError
@@ -30,6 +31,10 @@ class JobFailed(Exception):
 
 class JobStalled(Exception):
     """Internal: our side could not finish this job now; its job id (if any) is kept."""
+
+
+class RunHalted(Exception):
+    """Internal: the run is stopping (user, dead key, outage, full disk): leave the job as is."""
 
 
 @dataclass
@@ -79,6 +84,11 @@ class RunState:
         self.health = Health(self.clock, self.options.outage_after)
         self.breaker = CreateBreaker(self.options.max_uncertain)
         self.started_wall = self.clock.time()
+        self.wake = asyncio.Event()  # set by a stop or a halt of everything: sleepers return
+
+    def halt_all(self) -> None:
+        """After `halts` gained a reason that stops polls too: wake every sleeper now."""
+        self.wake.set()
 
     @property
     def stopping(self) -> bool:
@@ -92,12 +102,28 @@ class RunState:
 
     async def sleep(self, delay: float) -> bool:
         """Sleep unless a stop comes first; False means stop."""
+        if self.stop.is_set():
+            self.wake.set()
         if delay > 0 and not self.stopping:
             try:
-                await asyncio.wait_for(self.stop.wait(), delay)
+                await asyncio.wait_for(self.wake.wait(), delay)
             except asyncio.TimeoutError:
                 pass
         return not self.stopping
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        """Around one API call: free while the service answers; while it fails, one call at a
+        time after the shared pause (health.py). Raises RunHalted when the run stops meanwhile."""
+        health = self.health
+        if not health.failing:
+            yield
+            return
+        async with health.turn:
+            await self.sleep(health.resume_at - self.clock.monotonic())
+            if self.stopping:
+                raise RunHalted()
+            yield
 
     async def backoff(self, attempt: int) -> bool:
         return await self.sleep(bounded_backoff(attempt, self.options.retry_base))
@@ -109,6 +135,7 @@ class RunState:
                 f"the service gave no readable reply for {self.health.down_for():.0f} s "
                 f"({self.health.failures} failed calls in a row)"
             )
+            self.halt_all()
 
     def spent_now(self) -> int:
         """Credits this run may have spent (ledger), for progress displays."""

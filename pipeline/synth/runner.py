@@ -129,19 +129,24 @@ def _stop_error(engine: Engine, result: SynthResult, interrupted: bool) -> BaseE
 
 
 def _unfinished(result: SynthResult) -> BaseException | None:
-    stalled = (f"{result.stalled} task(s) with a job id are left for the next run"
-               + (f" ({result.timed_out} still waiting after the task_timeout)" if result.timed_out else ""))
+    if result.timed_out and result.timed_out == result.stalled:
+        stalled = f"{result.timed_out} task(s) still waiting after the task_timeout"
+    else:
+        stalled = f"{result.stalled} task(s) could not be finished"
+        first = next((w.split(": ", 1)[-1] for w in result.warnings if "segment" in w), "")
+        stalled += f" (first: {first})" if first else ""
+    keep = "the next run polls the same job ids, it never buys them again"
     if result.failed:
-        more = f"; {stalled}" if result.stalled else ""
+        more = f"; {stalled}: {keep}" if result.stalled else ""
         return SynthesisFailedError(
             f"{result.failed} of {result.jobs} segments failed after all retries "
             f"(first: {result.failures[0] if result.failures else 'unknown'}); "
             f"{result.done} done are kept{more}. Run again to retry the failed ones."
         )
-    if result.stalled or result.remaining:
-        first = next((w for w in result.warnings if "segment" in w), "")
-        return TasksStalledError(f"{stalled or _left(result)}" + (f" (first: {first})" if first else "")
-                                 + "; run the same command again: they are polled, not bought again")
+    if result.stalled:
+        return TasksStalledError(f"{stalled}; {_left(result)}; run the same command again: {keep}")
+    if result.remaining:
+        return TasksStalledError(f"{_left(result)}; run the same command again to continue")
     return None
 
 

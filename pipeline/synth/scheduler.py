@@ -24,7 +24,7 @@ from pipeline.synth.ledger import Ledger
 from pipeline.synth.options import SynthOptions
 from pipeline.synth.progress import ProgressSink, QuietProgress
 from pipeline.synth.resume import Pending, prepare
-from pipeline.synth.run_state import JobFailed, JobStalled, RunState
+from pipeline.synth.run_state import JobFailed, JobStalled, RunHalted, RunState
 from pipeline.synth.store import Store
 from pipeline.tts.base import Backend
 
@@ -114,13 +114,17 @@ class Engine:
             r.store.mark_stalled(job.key, str(exc))
             r.stats.stalled += 1
             r.stats.warnings.append(f"chapter {job.segment.chapter} segment {job.segment.index}: {exc}")
+        except RunHalted:
+            pass  # the run is stopping: the row keeps what it had (a job id is polled next run)
         except FatalKeyError as exc:
             r.halts.fatal = r.halts.fatal or exc
+            r.halt_all()
             self._abort()
         except Exception as exc:
             if not is_disk_full(exc):
                 raise
             r.halts.disk = r.halts.disk or f"{exc}"
+            r.halt_all()
             self._abort()
         finally:
             r.occupancy.remove(job.key)
