@@ -143,12 +143,20 @@ class BuildResult:
     outputs: list[Path]
 
 
+def credit_cap(recipe: Recipe, options: BuildOptions) -> tuple[int | None, str]:
+    """The hard cap on this directory's spend: --max-credits, else the recipe's, and its name."""
+    if options.max_credits is not None:
+        return options.max_credits, "--max-credits"
+    return recipe.synthesis.max_credits, "synthesis.max_credits"
+
+
 def confirm_cost(plan: Plan, to_spend: int, recipe: Recipe, options: BuildOptions) -> None:
     """Refuse or ask before a paid build that exceeds the user's limits."""
     if plan.backend == "local":
         return
-    if options.max_credits is not None and to_spend > options.max_credits:
-        raise BudgetError(f"this build needs {to_spend:,} credits, more than --max-credits {options.max_credits:,}")
+    cap, name = credit_cap(recipe, options)
+    if cap is not None and to_spend > cap:
+        raise BudgetError(f"this build needs {to_spend:,} credits, more than {name} {cap:,}")
     if options.yes or to_spend <= recipe.synthesis.confirm_above:
         return
     question = f"Spend {to_spend:,} credits on '{plan.title}'?"

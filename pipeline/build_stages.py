@@ -12,7 +12,7 @@ from pipeline.recipe import Recipe
 
 def synth_stage(recipe: Recipe, plan: Plan, choice: Any, options: Any, store: Any) -> dict[str, Any]:
     """Synthesize every job not yet in the clip cache; returns the synthesis report."""
-    from pipeline.build import cache_root, open_backend
+    from pipeline.build import cache_root, credit_cap, open_backend
     from pipeline.synth.cache import ClipCache
     from pipeline.synth.options import SynthOptions
     from pipeline.synth.runner import run_synthesis
@@ -21,7 +21,7 @@ def synth_stage(recipe: Recipe, plan: Plan, choice: Any, options: Any, store: An
     synth_options = SynthOptions(
         max_open=s.max_open, rate_limit=s.rate_limit, failed_retries=s.failed_retries,
         recreate_expired=s.recreate_expired, probe_odds=s.probe_odds, billed=choice.name != "local",
-        max_credits=options.max_credits if options.max_credits is not None else s.max_credits,
+        max_credits=credit_cap(recipe, options)[0],
         max_uncertain=s.max_uncertain, task_timeout=s.task_timeout, outage_after=s.outage_after,
     )
     try:

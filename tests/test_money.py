@@ -163,3 +163,30 @@ def test_an_echoed_key_never_reaches_report_store_or_stderr(tmp_path: Path, emul
     for path in out.rglob("*"):
         if path.is_file():
             assert sentinel.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.slow
+def test_the_cap_holds_across_runs_and_stops_before_any_request(tmp_path: Path,
+                                                                emulator: Callable[..., Any]) -> None:
+    """Lost replies eat into the cap: the run stops before crossing it (exit 3), and the next run
+    with the same cap sends no create at all, since the ledger already stands at the cap."""
+    em = emulator(faults={"drop@create": 0.5}, seed=11)
+    recipe, out, plan = _setup(tmp_path, max_uncertain=50, max_credits=plan_credits(tmp_path))
+    code, text = run_build(recipe, em.url, em.key)
+    assert code == 3, text
+    assert "stopped at the credit cap" in text and f"of {plan.credits} credits spent" in text
+    spend = status_json(recipe)["spend"]
+    assert spend["spent"] <= plan.credits and spend["uncertain"] > 0
+    creates = em.stats()["requests"]["create"]
+    code, text = run_build(recipe, em.url, em.key)
+    assert code == 3 and "stopped at the credit cap" in text
+    assert em.stats()["requests"]["create"] == creates
+    stats = _settled(em)
+    assert stats["credits_charged"] <= plan.credits
+
+
+def plan_credits(tmp_path: Path) -> int:
+    """The credits of the book `_setup` writes (a cap equal to the plan)."""
+    book = write_book(tmp_path / "probe-book.md")
+    recipe = write_recipe(tmp_path / "probe.yaml", book, tmp_path / "probe-out")
+    return make_plan(load_recipe(recipe), "audiocleaner").credits

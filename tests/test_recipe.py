@@ -71,7 +71,8 @@ chapters:
   - {{title_regex: "^Chapter", language: fr}}
 pauses: {{sentence: 500, tail: 3000}}
 output: {{directory: out, formats: [mp3], mp3_bitrate: 256k, loudness: -19}}
-synthesis: {{max_open: 4, rate_limit: 5, confirm_above: 10}}
+synthesis: {{max_open: 4, rate_limit: 5, confirm_above: 10, max_credits: 900, max_uncertain: 3,
+             task_timeout: 600, outage_after: 120}}
 """,
         encoding="utf-8",
     )
@@ -86,3 +87,21 @@ synthesis: {{max_open: 4, rate_limit: 5, confirm_above: 10}}
     assert r.audio.formats == ("mp3",) and r.audio.mp3_bitrate == "256k" and r.audio.loudness_lufs == -19
     assert r.output_dir == tmp_path / "out"
     assert r.synthesis.max_open == 4 and r.synthesis.confirm_above == 10
+    assert (r.synthesis.max_credits, r.synthesis.max_uncertain) == (900, 3)
+    assert (r.synthesis.task_timeout, r.synthesis.outage_after) == (600.0, 120.0)
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("max_credits: -1", "synthesis.max_credits: must be at least 0"),
+    ("max_credits: lots", "synthesis.max_credits: expected a whole number"),
+    ("max_uncertain: 0", "synthesis.max_uncertain: 0 is out of range (1 to 100)"),
+    ("task_timeout: 0", "synthesis.task_timeout: 0 is out of range (1 to 604800)"),
+    ("outage_after: never", "synthesis.outage_after: expected a number"),
+])
+def test_money_and_deadline_keys_are_validated(tmp_path: Path, line: str, expected: str) -> None:
+    book = REPO / "samples" / "the-cartographers-daughter.md"
+    path = tmp_path / "r.yaml"
+    path.write_text(f"book: {book}\nsynthesis:\n  {line}\n", encoding="utf-8")
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    assert str(info.value).startswith("r.yaml:3: ") and expected in str(info.value), str(info.value)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import CreditsExhaustedError
+from pipeline.errors import CreditsExhaustedError, TasksStalledError
 from pipeline.synth import ClipCache, Store, SynthOptions, SynthResult, run_synthesis, synthesize
 from pipeline.tts.client import AudioCleanerClient
 from tests.synth.fakes import make_jobs
@@ -75,3 +75,23 @@ def test_async_entry_point(emulator: Callable[..., Any], tmp_path: Path) -> None
                 return await synthesize(jobs, client, store, ClipCache(tmp_path / "c"), SynthOptions())
 
     assert asyncio.run(main()).done == 4
+
+
+def test_trickling_downloads_stall_within_their_deadline_and_keep_the_job(
+        emulator: Callable[..., Any], tmp_path: Path) -> None:
+    """A file host that sends one byte every 2 s: each download fails on its rate floor, the job
+    is left for the next run under its job id, and nothing is created twice."""
+    em = emulator(**{**LIMITS, "faults": {"trickle@download": 1.0}, "trickle_seconds": 2.0})
+    jobs = make_jobs(3, backend="audiocleaner")
+    client = AudioCleanerClient(em.key, em.url, download_grace=0.3, download_min_rate=2000)
+    options = SynthOptions(rate_limit=15.0, max_open=8, max_attempts=2, max_refetch=1, retry_base=0.05)
+    with Store.open(tmp_path) as store:
+        with pytest.raises(TasksStalledError, match="could not be finished") as info:
+            run_synthesis(jobs, client, store, ClipCache(tmp_path / "clips"), options)
+        rows = store.rows()
+    assert info.value.result.stalled == 3  # type: ignore[attr-defined]
+    assert all(r.state == "submitted" and r.job_id and "download kept failing" in (r.error or "") for r in rows)
+    stats = em.stats()
+    assert stats["tasks_created"] == 3 and stats["duplicate_creates"] == 0
+    em.set_faults({})
+    assert _run(em, jobs, tmp_path).done == 3 and em.stats()["tasks_created"] == 3
