@@ -36,8 +36,8 @@ def write_book(path: Path, seed: int = 1, chapters: int = 3, paragraphs: int = 4
 
 def write_recipe(path: Path, book: Path, out: Path, **synthesis: Any) -> Path:
     settings = {"max_open": 8, "rate_limit": 40, "confirm_above": 1_000_000, **synthesis}
-    lines = [f"book: {book}", "language: en", "max_chars: 100", f"synthesis: {json.dumps(settings)}",
-             f"output: {{directory: {out}, formats: [mp3], sample_rate: 22050, mp3_bitrate: 64k}}"]
+    lines = [f"book: {json.dumps(str(book))}", "language: en", "max_chars: 100", f"synthesis: {json.dumps(settings)}",
+             f"output: {{directory: {json.dumps(str(out))}, formats: [mp3], sample_rate: 22050, mp3_bitrate: 64k}}"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -93,3 +93,20 @@ def status_json(recipe: Path) -> dict[str, Any]:
     code, out, err = run_cli("status", str(recipe), "--json")
     assert code == 0, err
     return json.loads(out)
+
+
+_MEASURE = (
+    "import json, resource, subprocess, sys\n"
+    "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+    "print(json.dumps({'code': done.returncode, 'peak_mb': peak, 'output': done.stdout + done.stderr}))\n"
+)
+
+
+def build_peak_rss(recipe: Path, url: str, key: str, *args: str) -> tuple[int, float, str]:
+    """Run one build in a fresh wrapper process: (exit code, the build's peak RSS in MB, output)."""
+    argv = [sys.executable, "-m", "pipeline.cli", "-q", "build", str(recipe), "--yes", "--api-url", url, *args]
+    done = subprocess.run([sys.executable, "-c", _MEASURE, *argv], env=env_for(key), cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    result = json.loads(done.stdout)
+    return int(result["code"]), float(result["peak_mb"]), str(result["output"])

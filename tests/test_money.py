@@ -15,6 +15,7 @@ import pytest
 from pipeline.plan import make_plan
 from pipeline.recipe import load_recipe
 from tests.build_helpers import (
+    build_peak_rss,
     error_lines,
     report,
     run_build,
@@ -190,3 +191,16 @@ def plan_credits(tmp_path: Path) -> int:
     book = write_book(tmp_path / "probe-book.md")
     recipe = write_recipe(tmp_path / "probe.yaml", book, tmp_path / "probe-out")
     return make_plan(load_recipe(recipe), "audiocleaner").credits
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["huge_reply@create", "huge_reply@get"])
+def test_a_300_mb_reply_leaves_the_build_small(tmp_path: Path, emulator: Callable[..., Any], fault: str) -> None:
+    """Before: a 300 MB JSON reply took the client to 4.5 GB. Replies are read up to 1 MiB."""
+    em = emulator(faults={fault: 1.0})
+    recipe, _, _ = _setup(tmp_path, outage_after=3)
+    code, peak, text = build_peak_rss(recipe, em.url, em.key, "--no-package")
+    print(f"\n{fault}: exit {code}, build peak RSS {peak:.0f} MB")
+    assert code == 3, text
+    assert "Traceback" not in text
+    assert peak < 300, f"the build peaked at {peak:.0f} MB reading 300 MB replies"
