@@ -51,8 +51,7 @@ class Package:
 
 def inspect_epub(path: Path) -> Package:
     """Check the zip and its package documents; BookError (or DRMError) on any problem."""
-    if not zipfile.is_zipfile(path):
-        raise BookError(f"{path.name}: is not an EPUB (not a zip archive)")
+    _check_is_zip(path)
     try:
         with zipfile.ZipFile(path) as zf:
             names = _check_members(zf, path.name)
@@ -65,6 +64,22 @@ def inspect_epub(path: Path) -> Package:
             NotImplementedError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else exc.__class__.__name__
         raise BookError(f"{path.name}: is not a readable EPUB (damaged zip: {detail})") from None
+
+
+def _check_is_zip(path: Path) -> None:
+    """BookError for an empty file, a truncated zip, or something that is not a zip."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise BookError(f"{path.name}: cannot read the file ({exc.strerror or exc})") from None
+    if not head:
+        raise BookError(f"{path.name}: is an empty file, not an EPUB")
+    if not zipfile.is_zipfile(path):
+        if head == b"PK\x03\x04":
+            raise BookError(f"{path.name}: is a damaged or truncated zip (its central directory is missing); "
+                            "download or copy the EPUB again")
+        raise BookError(f"{path.name}: is not an EPUB (not a zip archive)")
 
 
 def _check_members(zf: zipfile.ZipFile, book: str) -> set[str]:
@@ -126,18 +141,18 @@ def _encrypts_content(data: bytes) -> bool:
 # --- the package documents ---------------------------------------------------------------
 
 
-def _read_xml(zf: zipfile.ZipFile, name: str) -> etree._Element:
+def _read_xml(zf: zipfile.ZipFile, name: str, book: str) -> etree._Element:
     """Validate (depth, size, no entities), then parse a package document."""
     data = zf.read(name)
-    check_xml(data, name)
+    check_xml(data, f"{book}: {name}")
     try:
         return etree.fromstring(data, etree.XMLParser(recover=True, **_SAFE_PARSER))
     except etree.XMLSyntaxError as exc:
-        raise BookError(f"{name}: is not well-formed XML ({exc})") from None
+        raise BookError(f"{book}: {name}: is not well-formed XML ({exc})") from None
 
 
 def _package(zf: zipfile.ZipFile, names: set[str], book: str) -> Package:
-    container = _read_xml(zf, CONTAINER)
+    container = _read_xml(zf, CONTAINER, book)
     rootfile = next((r.get("full-path", "") for r in container.iter(f"{CONTAINER_NS}rootfile")
                      if r.get("media-type") == "application/oebps-package+xml"), "")
     if not rootfile:
@@ -145,7 +160,7 @@ def _package(zf: zipfile.ZipFile, names: set[str], book: str) -> Package:
     opf_name = posixpath.normpath(rootfile)
     if opf_name not in names:
         raise BookError(f"{book}: {CONTAINER} names {rootfile}, which is not in the zip")
-    opf = _read_xml(zf, opf_name)
+    opf = _read_xml(zf, opf_name, book)
     base = posixpath.dirname(opf_name)
     items = _manifest(opf, base)
     cover_ids = {m.get("content", "") for m in opf.iter(f"{OPF_NS}meta") if m.get("name") == "cover"}
@@ -193,9 +208,9 @@ def _check_toc_documents(zf: zipfile.ZipFile, refs: list[str], items: dict[str, 
         if name not in names:
             raise BookError(f"{book}: the package lists {name or '(no href)'} (id '{ident}'), which is not in the zip")
         if is_nav:
-            parse_document(zf.read(name), name)
+            parse_document(zf.read(name), f"{book}: {name}")
         elif is_ncx:
-            check_xml(zf.read(name), name)
+            check_xml(zf.read(name), f"{book}: {name}")
     return warnings
 
 

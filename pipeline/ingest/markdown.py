@@ -8,6 +8,7 @@ YAML front matter gives metadata and is never spoken.
 
 from __future__ import annotations
 
+import datetime
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,36 +42,50 @@ def decode_markdown(path: Path, data: bytes) -> str:
         ) from None
 
 
-def _front_matter(tokens: Sequence[Token]) -> dict[str, Any] | None:
+# libyaml when present: fast, and it refuses deep nesting (pure-Python PyYAML recurses).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_FRONT_MATTER_CHARS = 1024 * 1024  # metadata, not a book: PyYAML parses ~1 MB/s
+
+
+def _front_matter(tokens: Sequence[Token], path: Path) -> dict[str, Any] | None:
     """The YAML mapping at the top, {} when there is none, None when it is not YAML."""
     if not tokens or tokens[0].type != "front_matter":
         return {}
+    if len(tokens[0].content) > MAX_FRONT_MATTER_CHARS:
+        raise BookError(f"{path}: the YAML front matter is larger than 1 MiB (the cap for metadata)")
     try:
-        data = yaml.safe_load(tokens[0].content)
-    except yaml.YAMLError:
+        data = yaml.load(tokens[0].content, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+    except (yaml.YAMLError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
 
+def _scalar(value: object) -> str:
+    """A metadata value as text; "" for anything but a scalar. (str() of a nested YAML
+    structure built from aliases can be exponentially long: a "billion laughs".)"""
+    if isinstance(value, (str, int, float, datetime.date)) and not isinstance(value, bool):
+        return " ".join(str(value).split())[:1000]
+    return ""
+
+
 def _authors(meta: dict[str, Any]) -> tuple[str, ...]:
     value = meta.get("author", meta.get("authors"))
-    values = value if isinstance(value, list) else [value]
+    values = value[:100] if isinstance(value, list) else [value]
     names = []
     for v in values:
-        name = v.get("name") if isinstance(v, dict) else v
-        if name is not None and str(name).strip():
-            names.append(str(name).strip())
+        name = _scalar(v.get("name") if isinstance(v, dict) else v)
+        if name:
+            names.append(name)
     return tuple(names)
 
 
 def book_meta(meta: dict[str, Any], items: Sequence[Item], path: Path) -> BookMeta:
     """Title: front matter, else the single h1, else the file name; language: front matter."""
-    title = str(meta.get("title") or "").strip()
+    title = _scalar(meta.get("title"))
     if not title:
         h1s = [it.text for it in items if isinstance(it, MdHeading) and it.level == 1]
         title = h1s[0] if len(h1s) == 1 and h1s[0] else path.stem
-    lang = meta.get("lang", meta.get("language"))
-    language = str(lang).strip() if lang is not None and str(lang).strip() else None
+    language = _scalar(meta.get("lang", meta.get("language"))) or None
     return BookMeta(title=title, authors=_authors(meta), language=language)
 
 
@@ -184,7 +199,7 @@ def _parse(path: Path, text: str, options: IngestOptions, *, front_matter: bool)
     for n, (line, start, end) in enumerate(spans):
         tokens = _tokens(path, make_parser(front_matter), text[start:end], env, line)
         if n == 0:
-            meta = _front_matter(tokens)
+            meta = _front_matter(tokens, path)
             if meta is None:
                 return [], None
         try:
