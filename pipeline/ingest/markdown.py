@@ -207,11 +207,22 @@ def _parse(path: Path, text: str, options: IngestOptions, *, front_matter: bool)
         except MarkdownLimit as exc:
             raise _limit_error(path, line, exc) from None
         del tokens
-        env.get("footnotes", {}).get("list", {}).clear()  # inline footnotes' tokens: never read
+        _forget_footnotes(env)
         items.extend(new)
         chars += sum(len(it.text) for it in new)
         _check_volume(path, len(items), chars)
     return items, meta
+
+
+def _forget_footnotes(env: dict[str, Any]) -> None:
+    """Drop the footnotes a piece collected (inline ones hold their tokens: never read),
+    keeping every label known as defined, with no id yet."""
+    footnotes = env.get("footnotes")
+    if footnotes:
+        footnotes.get("list", {}).clear()
+        refs = footnotes.get("refs", {})
+        for label in refs:
+            refs[label] = -1
 
 
 def _tokens(path: Path, parser: MarkdownIt, source: str, env: dict[str, Any], line: int) -> list[Token]:

@@ -37,9 +37,10 @@ _HTML_CLOSE = {kind: re.compile(re.escape(end), re.IGNORECASE) for kind, end in 
     "!--": "-->", "?": "?>", "![cdata[": "]]>"}.items()}
 _TAG_CLOSE = re.compile(">")
 # Where a piece may start, best first: after blank lines at an unindented line that is
-# not a definition-list marker; at any unindented line; at a line indented < 4 (never
-# an indented code block).
-_CUTS = (re.compile(r"\n(?:[ \t]*\n)+(?=[^\s:~])"), re.compile(r"\n(?=\S)"), re.compile(r"\n(?= {0,3}\S)"))
+# neither a definition nor a list item (which could continue a list); at any
+# unindented line; at a line indented < 4 (never an indented code block).
+_CUTS = (re.compile(r"\n(?:[ \t]*\n)+(?=[^\s:~])(?![-+*][ \t]|\d{1,9}[.)][ \t])"), re.compile(r"\n(?=\S)"),
+         re.compile(r"\n(?= {0,3}\S)"))
 _FRONT_CLOSE_RE = re.compile(r"\n-{3,}[ \t]*(?:\n|$)")
 
 
@@ -104,6 +105,8 @@ def _cut_at_or_after(text: str, start: int, target: int) -> int:
         cut = _first_outside(text, start, target, pattern, min(len(text), target + reach))
         if cut is not None:
             return cut
+    if target + 8 * span + _WINDOW >= len(text):  # the rest is short: take it whole
+        return len(text)
     resume = _open_block_end(text, start, target)
     if resume is None:  # inside a fence or HTML block that never closes: one piece to the end
         return len(text)

@@ -23,9 +23,9 @@ from typing import Literal
 from pipeline.models import NO_SPACE_LANGUAGES, Boundary, Sentence, joiner_for
 
 # Candidate cuts in one chapter before the largest sentences are chained: the DP keeps
-# ~5 Python objects per candidate, so 400,000 bound it to ~150 MB; a real chapter has
+# ~5 Python objects per candidate, so 300,000 bound it to ~100 MB; a real chapter has
 # a few thousand (War and Peace in one chapter: ~200,000).
-MAX_CANDIDATES = 400_000
+MAX_CANDIDATES = 300_000
 
 
 # Punctuation after which (or before which) a clause ends: a short pause is natural.

@@ -31,8 +31,9 @@ _RULE_END_RE = re.compile(r"(?<=[.!?…])[\"'”’»)\]]* (?=[\"'“‘«(\[]*[
 # regex 5 s: a paragraph longer than this (rare in real books) goes through in windows.
 PUNKT_WINDOW = 20_000
 # Sentences (and verse lines) in one chapter, each a DP state of the segmenter: a
-# chapter holding more is refused (30x a real book's chapters, ~40 MB of objects).
-MAX_CHAPTER_SENTENCES = 300_000
+# chapter holding more is refused (War and Peace as one chapter has ~40,000; 250,000
+# keep the whole plan of such a chapter under ~450 MB).
+MAX_CHAPTER_SENTENCES = 250_000
 
 # Length-preserving map to what Punkt understands: curly/angle/CJK quotes to ASCII
 # quotes (so closing quotes stay with their sentence) and Arabic ؟ ۔ to ? .

@@ -30,6 +30,7 @@ class Hostile:
     write: Writer  # (directory, full) -> the book file
     exit_code: int
     expect: tuple[str, ...]
+    bench_only: bool = False  # too slow for the test suite at any size that means anything
 
 
 def _book(directory: Path, name: str, body: str = "<h1>One</h1><p>Plain text.</p>", **kw: object) -> Path:
@@ -297,6 +298,51 @@ def cover_garbage(d: Path, full: bool) -> Path:
     return _cover_book(d, "badcover.epub", b"\x89PNG\r\n\x1a\n" + b"\x00" * 500, "cover.png")
 
 
+def zip_heavy_images(d: Path, full: bool) -> Path:
+    """A legitimate but heavy book: 4 images of 60 MiB (tests: 2 MiB) that ebooklib must not load."""
+    path = _book(d, "heavy.epub")
+    chunk = random.Random(3).randbytes(MIB)
+    with zipfile.ZipFile(path, "a") as zf:
+        for n in range(4):
+            info = zipfile.ZipInfo(f"OPS/images/plate{n}.jpg")
+            with zf.open(info, "w") as f:  # stored: as big in the zip as inflated
+                for _ in range(60 if full else 2):
+                    f.write(chunk)
+    opf = _opf(path).replace("</manifest>", "".join(
+        f'<item id="img{n}" href="images/plate{n}.jpg" media-type="image/jpeg"/>' for n in range(4)) + "</manifest>")
+    return _rewrite(path, {"OPS/content.opf": opf.encode()})
+
+
+_WORDS = ("the of and to a in that is was he it for with as his on be at by had not are but from or have an they "
+          "which one you were her all she there would their we him been has when who will more no if out so said "
+          "what up its about into than them can only other new some could time these two may then do first any my "
+          "now such like our over man me even most made after also did many before must through back years where "
+          "much your way well down should because each just those people how too little state good very make world "
+          "still own see men work long get here between both life being under never day same another").split()
+
+
+def _prose(chars: int, chapter_every: int | None) -> str:
+    """Deterministic prose-like text: sentences of 8-22 words, paragraphs of 3-7."""
+    rng = random.Random(5)
+    parts: list[str] = []
+    size = paragraphs = 0
+    while size < chars:
+        if chapter_every and paragraphs % chapter_every == 0:
+            parts.append(f"## Chapter {paragraphs // chapter_every + 1}\n\n")
+        sentences = (" ".join(rng.choice(_WORDS) for _ in range(rng.randint(8, 22))).capitalize()
+                     + rng.choice(".....?!,") for _ in range(rng.randint(3, 7)))
+        parts.append(" ".join(sentences) + "\n\n")
+        size += len(parts[-1])
+        paragraphs += 1
+    return "".join(parts)
+
+
+def epub_over_text_cap(d: Path, full: bool) -> Path:
+    """45 million characters of prose in 45 spine documents (the cap is 40 million)."""
+    doc = xhtml("".join(f"<p>{p}</p>" for p in _prose(1_000_000, None).split("\n\n") if p))
+    return build_epub(d / "longtext.epub", [(f"c{n}.xhtml", doc) for n in range(45)])
+
+
 # --- Markdown -------------------------------------------------------------------------------
 
 
@@ -371,6 +417,20 @@ def md_one_sentence(d: Path, full: bool) -> Path:
     return _md(d, "sentence.md", "a " * (10_000_000 if full else 100_000))
 
 
+def md_prose_near_cap(d: Path, full: bool) -> Path:
+    """38 MB of prose in chapters: a (very) long real book; must plan under 500 MB."""
+    return _md(d, "prose.md", _prose(38_000_000 if full else 1_000_000, 300))
+
+
+def md_prose_one_chapter(d: Path, full: bool) -> Path:
+    """15 MB of prose without a heading: one chapter (~210,000 sentences) segmented whole."""
+    return _md(d, "onechapter.md", _prose(15_000_000 if full else 500_000, None))
+
+
+def md_prose_over_cap(d: Path, full: bool) -> Path:
+    return _md(d, "tooLong.md", _prose(45_000_000, 300))
+
+
 def not_a_file(d: Path, full: bool) -> Path:
     path = d / "folder.epub"
     path.mkdir()
@@ -436,6 +496,8 @@ ERRORS: tuple[Hostile, ...] = (
     Hostile("fifo", fifo, 2, ("pipe.md",)),
     Hostile("symlink_loop", symlink_loop, 2, ("loop.epub",)),
     Hostile("wrong_extension", wrong_extension, 2, ("book.pdf",)),
+    Hostile("epub_over_text_cap", epub_over_text_cap, 2, ("longtext.epub", "40,000,000 characters"), bench_only=True),
+    Hostile("md_prose_over_cap", md_prose_over_cap, 2, ("tooLong.md", "40,000,000 characters"), bench_only=True),
 )
 
 # Books that must be read (exit 0) with a warning that says what happened.
@@ -447,6 +509,9 @@ WARNINGS: tuple[Hostile, ...] = (
     Hostile("md_one_word", md_one_word, 0, ("chapter 1:", "-character run without spaces", "max_chars 500",
                                            "cut between characters")),
     Hostile("md_one_sentence", md_one_sentence, 0, ()),
+    Hostile("zip_heavy_images", zip_heavy_images, 0, ()),
+    Hostile("md_prose_near_cap", md_prose_near_cap, 0, (), bench_only=True),
+    Hostile("md_prose_one_chapter", md_prose_one_chapter, 0, (), bench_only=True),
 )
 
 ALL: tuple[Hostile, ...] = ERRORS + WARNINGS

@@ -32,7 +32,7 @@ def plan(capsys: pytest.CaptureFixture[str], book: Path) -> tuple[int, list[str]
 
 def params(cases: tuple[Hostile, ...]) -> list[object]:
     marks = {"not_a_file": pytest.mark.xfail(strict=True, reason="click prints usage lines (pipeline/cli/options.py)")}
-    return [pytest.param(c, id=c.name, marks=marks.get(c.name, ())) for c in cases]
+    return [pytest.param(c, id=c.name, marks=marks.get(c.name, ())) for c in cases if not c.bench_only]
 
 
 @pytest.mark.parametrize("case", params(hostile.ERRORS))
@@ -46,7 +46,7 @@ def test_hostile_book_is_one_clear_error(case: Hostile, tmp_path: Path, capsys: 
         assert word in lines[0], (word, lines[0])
 
 
-@pytest.mark.parametrize("case", [c for c in hostile.ERRORS if c.name not in CLICK_OWNED | SLOW], ids=lambda c: c.name)
+@pytest.mark.parametrize("case", [c for c in hostile.ERRORS if c.name not in CLICK_OWNED | SLOW and not c.bench_only], ids=lambda c: c.name)
 def test_hostile_book_is_a_book_error_in_the_library(case: Hostile, tmp_path: Path) -> None:
     """The same books through `load_book` (no recipe layer): a BookError naming the file."""
     book = case.write(tmp_path, False)
