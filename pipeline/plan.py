@@ -15,13 +15,26 @@ from dataclasses import dataclass, replace
 from pipeline.errors import RecipeError
 from pipeline.ingest import load_book
 from pipeline.models import (
-    NO_SPACE_LANGUAGES, Book, Chapter, ChapterPlan, Job, Plan, TTSRequest, Voice, content_key,
+    NO_SPACE_LANGUAGES,
+    Book,
+    Chapter,
+    ChapterPlan,
+    Job,
+    Plan,
+    TTSRequest,
+    Voice,
+    content_key,
 )
 from pipeline.recipe import Recipe
 from pipeline.text.language import detect_language, vendor_language
 from pipeline.text.normalize import normalize_chapter, normalize_text
 from pipeline.text.segment import credits_for, segment_chapter
-from pipeline.text.sentences import SentenceSplitter, chapter_sentences, chapter_text, is_cjk_text
+from pipeline.text.sentences import (
+    SentenceSplitter,
+    chapter_sentences,
+    chapter_text,
+    is_cjk_text,
+)
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -23,8 +24,15 @@ from pipeline.ingest import epub_toc as toc_mod
 from pipeline.ingest.epub_package import Package, inspect_epub, make_reader
 from pipeline.ingest.limits import MAX_BOOK_BLOCKS, MAX_BOOK_CHARS
 from pipeline.ingest.xhtml import (
-    Piece, document_blocks, first_heading, head_title, local, parse_document, structural_types, types_of,
+    Piece,
+    document_blocks,
+    first_heading,
+    head_title,
+    local,
+    structural_types,
+    types_of,
 )
+from pipeline.ingest.xmlsafe import parse_document
 from pipeline.models import Block, Book, BookMeta, Chapter, Cover, Matter
 
 FRONT_TYPES = frozenset({
@@ -157,13 +165,16 @@ def _chapters(book, meta: BookMeta, options: IngestOptions, path: Path,  # type:
     from ebooklib import epub
 
     names = {item.get_name() for item in book.get_items()}
-    entries = toc_mod.resolve_paths(toc_mod.flatten_toc(book.toc), names)
+    entries = toc_mod.index_toc(toc_mod.resolve_paths(toc_mod.flatten_toc(book.toc), names))
+    by_id: dict[str, Any] = {}
+    for it in book.get_items():  # ebooklib's get_item_with_id scans them all, per call
+        by_id.setdefault(it.id, it)
     marks = _landmarks(book, names)
     drafts: list[_Draft] = []
     seen: set[str] = set()
     volume = (0, 0)  # blocks, characters read so far
     for idref, linear in book.spine:
-        item = book.get_item_with_id(idref)
+        item = by_id.get(idref)
         if item is None or str(linear).lower() == "no":
             continue
         if idref in seen:
@@ -195,7 +206,7 @@ def _check_volume(volume: tuple[int, int], new: list[_Draft], path: Path) -> tup
     return blocks, chars
 
 
-def _file_drafts(root: etree._Element, name: str, types: frozenset[str], entries: list[toc_mod.TocEntry],
+def _file_drafts(root: etree._Element, name: str, types: frozenset[str], entries: toc_mod.TocIndex,
                  meta: BookMeta, options: IngestOptions) -> list[_Draft]:
     """One spine file -> one or more drafts, cut at its chapter entries' anchors."""
     chosen = toc_mod.chapter_entries(entries, name)
@@ -211,7 +222,7 @@ def _file_drafts(root: etree._Element, name: str, types: frozenset[str], entries
 
 
 def _split_drafts(pieces: list[Piece], titles: dict[str | None, str], root: etree._Element, name: str,
-                  types: frozenset[str], entries: list[toc_mod.TocEntry]) -> list[_Draft]:
+                  types: frozenset[str], entries: toc_mod.TocIndex) -> list[_Draft]:
     """Drafts for a file cut at anchors; a heading-only lead-in joins the first chapter."""
     drafts: list[_Draft] = []
     lead = pieces[0]
@@ -237,10 +248,13 @@ def _finish(drafts: list[_Draft]) -> list[Chapter]:
     matter = [_matter_kind(d.types) for d in kept]
     body_positions = [i for i, m in enumerate(matter) if m is None]
     first_body = body_positions[0] if body_positions else len(kept)
-    chapters = []
+    chapters: list[Chapter] = []
     for i, (draft, kind) in enumerate(zip(kept, matter)):
-        resolved: Matter = "body" if kind is None else kind if kind != "either" else (
-            "front" if i < first_body else "back")
+        resolved: Matter = "body"
+        if kind == "front" or (kind == "either" and i < first_body):
+            resolved = "front"
+        elif kind is not None:
+            resolved = "back"
         chapters.append(Chapter(index=len(chapters) + 1, title=draft.title, blocks=draft.blocks,
                                 source=draft.source, matter=resolved))
     return chapters

@@ -100,14 +100,34 @@ def resolve_paths(entries: list[TocEntry], names: set[str]) -> list[TocEntry]:
     return [TocEntry(e.index, e.title, resolve(e.path), e.anchor, e.parent, e.bare) for e in entries]
 
 
-def chapter_entries(entries: list[TocEntry], path: str) -> list[TocEntry]:
+@dataclass(frozen=True)
+class TocIndex:
+    """The flattened TOC, indexed once: a TOC of 100,000 entries over 10,000 files must
+    not be rescanned for every file."""
+
+    entries: list[TocEntry]
+    by_index: dict[int, TocEntry]
+    by_path: dict[str, list[TocEntry]]
+
+
+def index_toc(entries: list[TocEntry] | TocIndex) -> TocIndex:
+    if isinstance(entries, TocIndex):
+        return entries
+    by_path: dict[str, list[TocEntry]] = {}
+    for e in entries:
+        by_path.setdefault(e.path, []).append(e)
+    return TocIndex(entries, {e.index: e for e in entries}, by_path)
+
+
+def chapter_entries(entries: list[TocEntry] | TocIndex, path: str) -> list[TocEntry]:
     """The entries of `path` that are chapters to a reader, in TOC order.
 
     Numbered sub-sections whose parent lives in the same file stay inside it; an
     entry with kept descendants in the same file is a container and gives way to them.
     """
-    by_index = {e.index: e for e in entries}
-    mine = [e for e in entries if e.path == path]
+    toc = index_toc(entries)
+    by_index = toc.by_index
+    mine = toc.by_path.get(path, [])
     kept = [e for e in mine if not (e.bare and e.parent is not None and by_index[e.parent].path == path)]
     containers: set[int] = set()  # ancestors of kept entries, each walked up once
     for e in kept:
@@ -124,7 +144,7 @@ def chapter_entries(entries: list[TocEntry], path: str) -> list[TocEntry]:
     return unique
 
 
-def entry_title(entry: TocEntry, entries: list[TocEntry], book_title: str, language: str | None) -> str:
+def entry_title(entry: TocEntry, entries: list[TocEntry] | TocIndex, book_title: str, language: str | None) -> str:
     """The title a listener needs: "Book I, Part I: 1805 — Chapter I" for a bare "I"."""
     own = entry.title
     numbered = entry.bare or bool(NUMBERED_RE.match(own))
@@ -132,7 +152,7 @@ def entry_title(entry: TocEntry, entries: list[TocEntry], book_title: str, langu
         own = f"Chapter {own.strip().rstrip('.:')}"
     if not numbered:
         return entry.title
-    by_index = {e.index: e for e in entries}
+    by_index = index_toc(entries).by_index
     chain: list[str] = []
     parent = entry.parent
     while parent is not None:
@@ -145,9 +165,9 @@ def entry_title(entry: TocEntry, entries: list[TocEntry], book_title: str, langu
     return ", ".join(reversed(chain)) + " — " + own
 
 
-def container_title(entries: list[TocEntry], path: str) -> str | None:
+def container_title(entries: list[TocEntry] | TocIndex, path: str) -> str | None:
     """Title of the file-level entry (no anchor) for `path`, if the TOC has one."""
-    for e in entries:
-        if e.path == path and e.anchor is None and e.title:
+    for e in index_toc(entries).by_path.get(path, []):
+        if e.anchor is None and e.title:
             return e.title
     return None

@@ -20,7 +20,13 @@ from markdown_it.token import Token
 
 from pipeline.errors import BookError
 from pipeline.ingest import IngestOptions
-from pipeline.ingest.limits import MARKDOWN_CHUNK_RISKY, MAX_BOOK_BLOCKS, MAX_BOOK_CHARS, MAX_MARKDOWN_BYTES, mib
+from pipeline.ingest.limits import (
+    MARKDOWN_CHUNK_RISKY,
+    MAX_BOOK_BLOCKS,
+    MAX_BOOK_CHARS,
+    MAX_MARKDOWN_BYTES,
+    mib,
+)
 from pipeline.ingest.md_blocks import Item, MdHeading, make_parser, walk_tokens
 from pipeline.ingest.md_chunks import MarkdownLimit, chunks
 from pipeline.models import Block, Book, BookMeta, Chapter
@@ -54,7 +60,7 @@ def _front_matter(tokens: Sequence[Token], path: Path) -> dict[str, Any] | None:
     if len(tokens[0].content) > MAX_FRONT_MATTER_CHARS:
         raise BookError(f"{path}: the YAML front matter is larger than 1 MiB (the cap for metadata)")
     try:
-        data = yaml.load(tokens[0].content, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+        data = yaml.load(tokens[0].content, Loader=_YAML_LOADER)
     except (yaml.YAMLError, RecursionError):
         return None
     return data if isinstance(data, dict) else None

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from pipeline.ingest.xmlsafe import parse_document
 from pipeline.models import Block, BlockKind
 
 EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"

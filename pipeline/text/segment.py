@@ -22,8 +22,18 @@ from typing import Literal
 from pipeline.models import Boundary, Segment, Sentence, joiner_for
 from pipeline.text.cuts import CutTable, candidate_cuts
 
-__all__ = ["CutTable", "candidate_cuts", "credits_for", "join_segments", "paid_credits", "plan_cost",
-           "reuse_edges", "segment_chapter", "solve_cuts", "WEAK_WEIGHT"]
+__all__ = [
+    "WEAK_WEIGHT",
+    "CutTable",
+    "candidate_cuts",
+    "credits_for",
+    "join_segments",
+    "paid_credits",
+    "plan_cost",
+    "reuse_edges",
+    "segment_chapter",
+    "solve_cuts",
+]
 
 # Secondary cost of a cut by kind (cuts at SENTENCE or stronger cost nothing).
 WEAK_WEIGHT: dict[Boundary, int] = {

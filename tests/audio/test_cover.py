@@ -8,7 +8,12 @@ import pytest
 from PIL import Image
 
 from pipeline.audio.cover import (
-    MAX_COVER_PIXELS, SIZE, cover_problem, generated_cover, raster_from_svg, usable_cover,
+    MAX_COVER_PIXELS,
+    SIZE,
+    cover_problem,
+    generated_cover,
+    raster_from_svg,
+    usable_cover,
 )
 from pipeline.models import Cover
 

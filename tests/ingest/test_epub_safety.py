@@ -6,17 +6,21 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from lxml import etree
 
 from pipeline.errors import BookError
 from pipeline.ingest import IngestOptions, limits, load_book
 from pipeline.ingest import epub as epub_mod
 from pipeline.ingest.epub_package import inspect_epub
-from pipeline.ingest.epub_toc import TocEntry, chapter_entries, flatten_toc, resolve_paths
+from pipeline.ingest.epub_toc import (
+    TocEntry,
+    chapter_entries,
+    flatten_toc,
+    resolve_paths,
+)
 from pipeline.ingest.xhtml import _list_lines, gather
-from tests.ingest.hostile import _book, _opf, _rewrite
-from tests.ingest.scenarios import build_epub, xhtml
+from tests.ingest.hostile_epub import _book, _opf, _rewrite
+from tests.ingest.scenarios import build_epub
 
 XHTML11 = """<?xml version="1.0" encoding="utf-8"?>
 <!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">
@@ -146,7 +150,7 @@ def test_zip_caps(cap: str, value: int, extra: dict[str, bytes], message: str, t
 
 
 def test_a_member_whose_header_lies_is_measured_by_inflating(tmp_path: Path) -> None:
-    from tests.ingest.hostile import zip_lying_header
+    from tests.ingest.hostile_epub import zip_lying_header
 
     path = zip_lying_header(tmp_path, False)
     with zipfile.ZipFile(path) as zf:

@@ -16,6 +16,8 @@ from pipeline.cli import main
 from pipeline.errors import BookError
 from pipeline.ingest import load_book
 from tests.ingest import hostile
+from tests.ingest import hostile_epub as E
+from tests.ingest import hostile_md as M
 from tests.ingest.hostile import Hostile
 
 # The CLI's click argument (pipeline/cli/options.py: dir_okay=False) answers a directory
@@ -59,11 +61,11 @@ def test_hostile_book_is_a_book_error_in_the_library(case: Hostile, tmp_path: Pa
 
 def test_directory_as_book_in_the_library(tmp_path: Path) -> None:
     with pytest.raises(BookError, match="is a directory, not a book file"):
-        load_book(hostile.not_a_file(tmp_path, False))
+        load_book(M.not_a_file(tmp_path, False))
     with pytest.raises(BookError, match="not a regular file"):
-        load_book(hostile.fifo(tmp_path, False))
+        load_book(M.fifo(tmp_path, False))
     with pytest.raises(BookError, match="symbolic link loop"):
-        load_book(hostile.symlink_loop(tmp_path, False))
+        load_book(M.symlink_loop(tmp_path, False))
 
 
 @pytest.mark.parametrize("case", params(hostile.WARNINGS))
@@ -83,7 +85,7 @@ def test_traversal_members_are_never_written(tmp_path: Path, capsys: pytest.Capt
     work = tmp_path / "a" / "b"
     work.mkdir(parents=True)
     monkeypatch.chdir(work)
-    book = hostile.zip_traversal(work, False)
+    book = E.zip_traversal(work, False)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     code, _ = plan(capsys, book)
     assert code == 2

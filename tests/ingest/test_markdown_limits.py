@@ -136,7 +136,7 @@ def test_pieces_cover_the_text_and_never_start_inside_a_fence() -> None:
 
 
 def test_front_matter_keeps_only_scalars(tmp_path: Path) -> None:
-    from tests.ingest.hostile import md_yaml_bomb
+    from tests.ingest.hostile_md import md_yaml_bomb
 
     book = read_markdown(md_yaml_bomb(tmp_path, False), IngestOptions())
     assert book.meta.title == "One" and book.meta.authors == ()  # the aliases were not stringified

@@ -11,9 +11,14 @@ from pipeline.models import Block, Boundary, Chapter, Sentence
 from pipeline.text import cuts as cuts_mod
 from pipeline.text import sentences as sentences_mod
 from pipeline.text.normalize import NormalizeOptions, normalize_text
-from pipeline.text.segment import candidate_cuts, credits_for, join_segments, segment_chapter
+from pipeline.text.segment import (
+    candidate_cuts,
+    credits_for,
+    join_segments,
+    segment_chapter,
+)
 from pipeline.text.sentences import SentenceSplitter, chapter_sentences
-from tests.ingest.hostile import _prose
+from tests.ingest.hostile_epub import _prose
 
 
 def check(segments: tuple, text: str, language: str = "en", max_chars: int = 500) -> None:
