@@ -20,7 +20,7 @@ from pipeline.ingest.epub_toc import (
 )
 from pipeline.ingest.xhtml import _list_lines, gather
 from tests.ingest.hostile_epub import _book, _opf, _rewrite
-from tests.ingest.scenarios import build_epub
+from tests.ingest.scenarios import build_epub, xhtml
 
 XHTML11 = """<?xml version="1.0" encoding="utf-8"?>
 <!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">
@@ -157,3 +157,18 @@ def test_a_member_whose_header_lies_is_measured_by_inflating(tmp_path: Path) -> 
         assert zf.getinfo("OPS/liar.css").file_size == 1000
     with pytest.raises(BookError, match="OPS/liar.css"):
         load_book(path)
+
+
+def test_an_external_dtd_is_never_read(tmp_path: Path) -> None:
+    """A DOCTYPE naming a local DTD that defines entities: the DTD is not loaded, so
+    the secret it holds never reaches the text, the title or anything else."""
+    dtd = tmp_path / "secret.dtd"
+    dtd.write_text('<!ENTITY secret "TOPSECRET">', encoding="utf-8")
+    doctype = f'<!DOCTYPE html SYSTEM "{dtd.as_uri()}">'
+    doc = xhtml("<p>Before &secret; after.</p>").replace("?>", "?>\n" + doctype, 1)
+    path = build_epub(tmp_path / "dtd.epub", [("c.xhtml", doc)], title="Title &secret;")
+    opf = _opf(path).replace("?>", f'?>\n<!DOCTYPE package SYSTEM "{dtd.as_uri()}">', 1)
+    _rewrite(path, {"OPS/content.opf": opf.encode()})
+    book = load_book(path)
+    assert texts(path) == ["Before after."]
+    assert "TOPSECRET" not in book.meta.title
