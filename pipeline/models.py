@@ -76,6 +76,7 @@ class Chapter:
 class Cover:
     data: bytes
     media_type: str  # e.g. image/jpeg, image/png, image/svg+xml
+    source: str = ""  # where it came from, for messages: the EPUB member, e.g. OEBPS/cover.jpg
 
     def __repr__(self) -> str:  # never dump megabytes into a log line
         return f"Cover({self.media_type}, {len(self.data)} bytes)"
@@ -95,6 +96,7 @@ class Book:
     cover: Cover | None = None
     source: str = ""  # path of the book file
     format: Literal["epub", "markdown"] = "markdown"
+    warnings: tuple[str, ...] = ()  # problems found while reading that did not stop it
 
 
 # --- text ---------------------------------------------------------------------------

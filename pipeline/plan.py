@@ -7,6 +7,7 @@ all `audiobook plan` runs, so a user sees the exact cost before spending anythin
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
@@ -14,13 +15,26 @@ from dataclasses import dataclass, replace
 from pipeline.errors import RecipeError
 from pipeline.ingest import load_book
 from pipeline.models import (
-    Book, Chapter, ChapterPlan, Job, Plan, TTSRequest, Voice, content_key,
+    NO_SPACE_LANGUAGES,
+    Book,
+    Chapter,
+    ChapterPlan,
+    Job,
+    Plan,
+    TTSRequest,
+    Voice,
+    content_key,
 )
 from pipeline.recipe import Recipe
 from pipeline.text.language import detect_language, vendor_language
 from pipeline.text.normalize import normalize_chapter, normalize_text
 from pipeline.text.segment import credits_for, segment_chapter
-from pipeline.text.sentences import SentenceSplitter, chapter_sentences, chapter_text
+from pipeline.text.sentences import (
+    SentenceSplitter,
+    chapter_sentences,
+    chapter_text,
+    is_cjk_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +67,8 @@ def make_plan(recipe: Recipe, backend: str, book: Book | None = None, reusable: 
     assigned = [_assign(recipe, backend, _normalized(recipe, ch, removed), book_language) for ch in book.chapters]
     splitters = _train_splitters(assigned)
     chapters = tuple(_plan_chapter(recipe, backend, a, splitters, reusable) for a in assigned)
-    warnings = list(recipe.warnings) + _rule_warnings(recipe, book) + _voice_warnings(recipe, chapters)
+    warnings = list(recipe.warnings) + list(book.warnings) + _cover_warnings(book) + _rule_warnings(recipe, book)
+    warnings += _long_run_warnings(recipe, assigned) + _voice_warnings(recipe, chapters)
     title = recipe.title or normalize_text(book.meta.title, recipe.normalize, Counter()) or recipe.book.stem
     return Plan(
         title=title,
@@ -65,6 +80,33 @@ def make_plan(recipe: Recipe, backend: str, book: Book | None = None, reusable: 
         removed_chars=dict(removed),
         warnings=tuple(warnings),
     )
+
+
+def _cover_warnings(book: Book) -> list[str]:
+    """The EPUB's cover will not be embedded (unreadable, a decompression bomb): say so now."""
+    from pipeline.audio.cover import cover_problem
+
+    problem = cover_problem(book.cover)
+    return [problem] if problem else []
+
+
+def _long_run_warnings(recipe: Recipe, assigned: list[_Assigned]) -> list[str]:
+    """Runs of text without spaces longer than max_chars are cut between characters,
+    which the listener hears mid-word: say where (not for CJK, written without spaces)."""
+    pattern = re.compile(rf"\S{{{recipe.max_chars + 1},}}")
+    warnings = []
+    for a in assigned:
+        if a.skip_reason or a.voice is None or a.voice.language in NO_SPACE_LANGUAGES:
+            continue
+        runs = [len(m.group()) for block in a.chapter.blocks for m in pattern.finditer(block.text)
+                if not is_cjk_text(m.group()[:200])]
+        if len(runs) == 1:
+            warnings.append(f"chapter {a.chapter.index}: a {runs[0]:,}-character run without spaces is longer "
+                            f"than max_chars {recipe.max_chars}; it is cut between characters")
+        elif runs:
+            warnings.append(f"chapter {a.chapter.index}: {len(runs)} runs without spaces are longer than max_chars "
+                            f"{recipe.max_chars} (the longest {max(runs):,} characters); they are cut between characters")
+    return warnings
 
 
 def _rule_warnings(recipe: Recipe, book: Book) -> list[str]:

@@ -136,3 +136,17 @@ def test_plan_json_on_corpus(name: str, capsys: pytest.CaptureFixture[str]) -> N
     totals = data["totals"]
     assert totals["segments"] > 0 and totals["chars"] > 10_000
     assert totals["credits"] <= 1.03 * totals["min_credits"]
+
+
+def test_plan_prints_what_the_ingest_and_the_cover_check_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.ingest.hostile_epub import _opf, _rewrite, cover_garbage
+
+    book = cover_garbage(tmp_path, False)
+    opf = _opf(book).replace("</spine>", '<itemref idref="d0"/></spine>')
+    _rewrite(book, {"OPS/content.opf": opf.encode()})
+    code, out, err = run(capsys, "plan", str(book), "--backend", "local")
+    assert code == 0 and "credits" in out
+    assert err.splitlines() == [
+        "Warning: badcover.epub: the spine lists c1.xhtml more than once; it is read once",
+        "Warning: the EPUB's cover (OPS/cover.png) is not a readable image; a generated title card will be used",
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,8 +31,7 @@ def load_book(path: str | Path, options: IngestOptions | None = None) -> Book:
     """Read `path` by its extension; any unreadable input raises BookError."""
     options = options or IngestOptions()
     p = Path(path)
-    if not p.is_file():
-        raise BookError(f"{p}: book file not found")
+    _check_regular_file(p)
     suffix = p.suffix.lower()
     if suffix in EPUB_SUFFIXES:
         from pipeline.ingest.epub import read_epub
@@ -41,3 +42,18 @@ def load_book(path: str | Path, options: IngestOptions | None = None) -> Book:
 
         return read_markdown(p, options)
     raise BookError(f"{p}: unsupported book format {suffix or '(no extension)'}; use .epub or .md")
+
+
+def _check_regular_file(p: Path) -> None:
+    """BookError unless `p` is a regular file (a FIFO would block the read forever)."""
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise BookError(f"{p}: book file not found") from None
+    except OSError as exc:
+        reason = "a symbolic link loop" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
+        raise BookError(f"{p}: cannot open the book file ({reason})") from None
+    if stat.S_ISDIR(mode):
+        raise BookError(f"{p}: is a directory, not a book file")
+    if not stat.S_ISREG(mode):
+        raise BookError(f"{p}: is not a regular file (a FIFO, socket or device); give the book file itself")

@@ -9,26 +9,31 @@ non-EPUB file gets a one-line `BookError` instead of a library traceback.
 from __future__ import annotations
 
 import base64
+import posixpath
 import re
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
-from pipeline.errors import BookError, DRMError
+from pipeline.errors import BookError
 from pipeline.ingest import IngestOptions
 from pipeline.ingest import epub_toc as toc_mod
+from pipeline.ingest.epub_package import Package, inspect_epub, make_reader
+from pipeline.ingest.limits import MAX_BOOK_BLOCKS, MAX_BOOK_CHARS
 from pipeline.ingest.xhtml import (
-    Piece, document_blocks, first_heading, head_title, local, parse_document, structural_types, types_of,
+    Piece,
+    document_blocks,
+    first_heading,
+    head_title,
+    local,
+    structural_types,
+    types_of,
 )
+from pipeline.ingest.xmlsafe import parse_document
 from pipeline.models import Block, Book, BookMeta, Chapter, Cover, Matter
-
-# Font obfuscation only mangles fonts; any other algorithm means encrypted content.
-OBFUSCATION_ALGORITHMS = frozenset({"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"})
-FONT_SUFFIXES = (".ttf", ".otf", ".woff", ".woff2", ".eot")
-ENC_NS = "{http://www.w3.org/2001/04/xmlenc#}"
 
 FRONT_TYPES = frozenset({
     "cover", "titlepage", "halftitlepage", "halftitle", "title-page", "toc", "landmarks", "loi", "lot",
@@ -36,73 +41,48 @@ FRONT_TYPES = frozenset({
 })
 BACK_TYPES = frozenset({"colophon", "endnotes", "footnotes", "rearnotes", "notes", "index"})
 EITHER_TYPES = frozenset({"copyright-page", "copyright"})  # front or back by position
-DRM_MESSAGE = (
-    "{name}: this EPUB is DRM-protected (META-INF/encryption.xml encrypts its content); remove the DRM "
-    "with the tool of your bookseller or use a DRM-free copy"
-)
 
 
 def read_epub(path: Path, options: IngestOptions) -> Book:
     """Read `path` into a Book; any unreadable or protected input raises BookError."""
     path = Path(path)
-    check_container(path)
-    book = _load(path)
+    package = inspect_epub(path)
+    book = _load(path, package)
     meta = _metadata(book, path)
-    chapters = _chapters(book, meta, options, path)
+    found: list[str] = list(package.warnings)
+    chapters = _chapters(book, meta, options, path, found)
     if not any(c.matter == "body" for c in chapters):
         raise BookError(f"{path.name}: this EPUB has no readable text in its spine")
-    return Book(meta=meta, chapters=tuple(chapters), cover=_cover(book), source=str(path), format="epub")
+    cover = _cover(book, posixpath.dirname(package.opf))
+    return Book(meta=meta, chapters=tuple(chapters), cover=cover, source=str(path), format="epub",
+                warnings=tuple(found))
 
 
 # --- the zip, before ebooklib --------------------------------------------------------
 
 
-def check_container(path: Path) -> None:
-    """Raise BookError for a non-zip or container-less file, DRMError for encrypted content."""
-    if not zipfile.is_zipfile(path):
-        raise BookError(f"{path.name}: is not an EPUB (not a zip archive)")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            if "META-INF/container.xml" not in names:
-                raise BookError(f"{path.name}: is not an EPUB (no META-INF/container.xml in the zip)")
-            if "META-INF/encryption.xml" in names and _encrypts_content(zf.read("META-INF/encryption.xml")):
-                raise DRMError(DRM_MESSAGE.format(name=path.name))
-    except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
-        raise BookError(f"{path.name}: is not a readable EPUB ({exc.__class__.__name__})") from exc
-
-
-def _encrypts_content(data: bytes) -> bool:
-    """True unless every encrypted entry is a font under an obfuscation algorithm."""
-    try:
-        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError:
-        return True  # cannot tell what is encrypted: assume the worst
-    for enc in root.iter(f"{ENC_NS}EncryptedData"):
-        method = enc.find(f"{ENC_NS}EncryptionMethod")
-        algorithm = method.get("Algorithm", "") if method is not None else ""
-        ref = enc.find(f".//{ENC_NS}CipherReference")
-        uri = (ref.get("URI", "") if ref is not None else "").lower()
-        if algorithm not in OBFUSCATION_ALGORITHMS and not uri.endswith(FONT_SUFFIXES):
-            return True
-    return False
-
-
-def _load(path: Path):  # type: ignore[no-untyped-def]  # ebooklib is untyped
-    """ebooklib's EpubBook, with its warnings silenced and any exception wrapped."""
-    from ebooklib import epub
-
+def _load(path: Path, package: Package):  # type: ignore[no-untyped-def]  # ebooklib is untyped
+    """ebooklib's EpubBook (documents and cover only), warnings silenced, exceptions wrapped."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            book = epub.read_epub(str(path), {"ignore_ncx": True})
+            book = _read(path, package, ignore_ncx=True)
             if not book.toc:
-                book = epub.read_epub(str(path), {"ignore_ncx": False})
+                book = _read(path, package, ignore_ncx=False)
+        except BookError:
+            raise
         except Exception as exc:  # ebooklib raises KeyError, AttributeError, lxml errors…
             detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else exc.__class__.__name__
             raise BookError(f"{path.name}: cannot read the EPUB package ({detail})") from exc
     if not book.spine:
         raise BookError(f"{path.name}: the EPUB package has an empty spine")
+    return book
+
+
+def _read(path: Path, package: Package, *, ignore_ncx: bool):  # type: ignore[no-untyped-def]
+    reader = make_reader(path, package, {"ignore_ncx": ignore_ncx})
+    book = reader.load()
+    reader.process()
     return book
 
 
@@ -128,7 +108,7 @@ def _metadata(book, path: Path) -> BookMeta:  # type: ignore[no-untyped-def]
     )
 
 
-def _cover(book) -> Cover | None:  # type: ignore[no-untyped-def]
+def _cover(book, base: str) -> Cover | None:  # type: ignore[no-untyped-def]
     """EPUB 3 cover-image, else EPUB 2 <meta name="cover">; SVG keeps an embedded raster."""
     from ebooklib import ITEM_COVER
 
@@ -143,18 +123,19 @@ def _cover(book) -> Cover | None:  # type: ignore[no-untyped-def]
         data = _raw(item)
         if not media.startswith("image/") or not data:
             continue
+        source = posixpath.join(base, item.get_name())
         if media == "image/svg+xml":
-            raster = _svg_raster(data)
+            raster = _svg_raster(data, source)
             if raster is not None:
                 return raster
-        return Cover(data=data, media_type=media)
+        return Cover(data=data, media_type=media, source=source)
     return None
 
 
 SVG_IMAGE_RE = re.compile(rb"data:(image/(?:jpeg|jpg|png));base64,([A-Za-z0-9+/=\s]+)")
 
 
-def _svg_raster(data: bytes) -> Cover | None:
+def _svg_raster(data: bytes, source: str) -> Cover | None:
     """The largest base64 JPEG/PNG embedded in an SVG cover (players cannot show SVG)."""
     best: Cover | None = None
     for match in SVG_IMAGE_RE.finditer(data):
@@ -164,7 +145,7 @@ def _svg_raster(data: bytes) -> Cover | None:
             continue
         media = match.group(1).decode().replace("jpg", "jpeg")
         if raw and (best is None or len(raw) > len(best.data)):
-            best = Cover(data=raw, media_type=media)
+            best = Cover(data=raw, media_type=media, source=f"{source} (its embedded image)")
     return best
 
 
@@ -179,17 +160,27 @@ class _Draft:
     types: frozenset[str]
 
 
-def _chapters(book, meta: BookMeta, options: IngestOptions, path: Path) -> list[Chapter]:  # type: ignore[no-untyped-def]
+def _chapters(book, meta: BookMeta, options: IngestOptions, path: Path,  # type: ignore[no-untyped-def]
+              found: list[str]) -> list[Chapter]:
     from ebooklib import epub
 
     names = {item.get_name() for item in book.get_items()}
-    entries = toc_mod.resolve_paths(toc_mod.flatten_toc(book.toc), names)
+    entries = toc_mod.index_toc(toc_mod.resolve_paths(toc_mod.flatten_toc(book.toc), names))
+    by_id: dict[str, Any] = {}
+    for it in book.get_items():  # ebooklib's get_item_with_id scans them all, per call
+        by_id.setdefault(it.id, it)
     marks = _landmarks(book, names)
     drafts: list[_Draft] = []
+    seen: set[str] = set()
+    volume = (0, 0)  # blocks, characters read so far
     for idref, linear in book.spine:
-        item = book.get_item_with_id(idref)
+        item = by_id.get(idref)
         if item is None or str(linear).lower() == "no":
             continue
+        if idref in seen:
+            found.append(f"{path.name}: the spine lists {item.get_name()} more than once; it is read once")
+            continue
+        seen.add(idref)
         name = item.get_name()
         media = (getattr(item, "media_type", "") or "").lower()
         if media and "html" not in media and "xml" not in media:
@@ -198,11 +189,24 @@ def _chapters(book, meta: BookMeta, options: IngestOptions, path: Path) -> list[
         types = structural_types(root) | marks.get(name, frozenset())
         if isinstance(item, epub.EpubNav) or "nav" in (getattr(item, "properties", None) or []):
             types |= {"toc"}
-        drafts.extend(_file_drafts(root, name, types, entries, meta, options))
+        new = _file_drafts(root, name, types, entries, meta, options)
+        drafts.extend(new)
+        volume = _check_volume(volume, new, path)
     return _finish(drafts)
 
 
-def _file_drafts(root: etree._Element, name: str, types: frozenset[str], entries: list[toc_mod.TocEntry],
+def _check_volume(volume: tuple[int, int], new: list[_Draft], path: Path) -> tuple[int, int]:
+    """The running (blocks, characters); BookError once either passes its cap."""
+    blocks = volume[0] + sum(len(d.blocks) for d in new)
+    chars = volume[1] + sum(len(b.text) for d in new for b in d.blocks)
+    if blocks > MAX_BOOK_BLOCKS:
+        raise BookError(f"{path.name}: more than {MAX_BOOK_BLOCKS:,} paragraphs and headings (the cap for a book)")
+    if chars > MAX_BOOK_CHARS:
+        raise BookError(f"{path.name}: more than {MAX_BOOK_CHARS:,} characters of text (the cap for a book)")
+    return blocks, chars
+
+
+def _file_drafts(root: etree._Element, name: str, types: frozenset[str], entries: toc_mod.TocIndex,
                  meta: BookMeta, options: IngestOptions) -> list[_Draft]:
     """One spine file -> one or more drafts, cut at its chapter entries' anchors."""
     chosen = toc_mod.chapter_entries(entries, name)
@@ -218,7 +222,7 @@ def _file_drafts(root: etree._Element, name: str, types: frozenset[str], entries
 
 
 def _split_drafts(pieces: list[Piece], titles: dict[str | None, str], root: etree._Element, name: str,
-                  types: frozenset[str], entries: list[toc_mod.TocEntry]) -> list[_Draft]:
+                  types: frozenset[str], entries: toc_mod.TocIndex) -> list[_Draft]:
     """Drafts for a file cut at anchors; a heading-only lead-in joins the first chapter."""
     drafts: list[_Draft] = []
     lead = pieces[0]
@@ -244,10 +248,13 @@ def _finish(drafts: list[_Draft]) -> list[Chapter]:
     matter = [_matter_kind(d.types) for d in kept]
     body_positions = [i for i, m in enumerate(matter) if m is None]
     first_body = body_positions[0] if body_positions else len(kept)
-    chapters = []
+    chapters: list[Chapter] = []
     for i, (draft, kind) in enumerate(zip(kept, matter)):
-        resolved: Matter = "body" if kind is None else kind if kind != "either" else (
-            "front" if i < first_body else "back")
+        resolved: Matter = "body"
+        if kind == "front" or (kind == "either" and i < first_body):
+            resolved = "front"
+        elif kind is not None:
+            resolved = "back"
         chapters.append(Chapter(index=len(chapters) + 1, title=draft.title, blocks=draft.blocks,
                                 source=draft.source, matter=resolved))
     return chapters

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -39,25 +40,33 @@ def split_href(href: str) -> tuple[str, str | None]:
 
 
 def flatten_toc(toc: object) -> list[TocEntry]:
-    """Depth-first list of entries from ebooklib's nested `book.toc`."""
+    """Depth-first list of entries from ebooklib's nested `book.toc` (an explicit stack:
+    a TOC nested 10,000 deep must not exhaust Python's)."""
     entries: list[TocEntry] = []
-    _flatten(toc, None, entries)
+    stack = [_group(toc, None)]
+    while stack:
+        row = next(stack[-1], None)
+        if row is None:
+            stack.pop()
+            continue
+        node, title, bare, parent = row
+        head, kids = (node[0], node[1]) if isinstance(node, tuple) else (node, [])
+        path, anchor = split_href(getattr(head, "href", "") or "")
+        index = len(entries)
+        entries.append(TocEntry(index, title, path, anchor, parent, bare))
+        if kids:
+            stack.append(_group(kids, index))
     return entries
 
 
-def _flatten(nodes: object, parent: int | None, out: list[TocEntry]) -> None:
+def _group(nodes: object, parent: int | None) -> Iterator[tuple[object, str, bool, int | None]]:
+    """One sibling group: (node, title, bare, parent) for each node."""
     items = list(nodes) if isinstance(nodes, (list, tuple)) else []
     titles = [_node_title(n) for n in items]
     # "I" is a numeral among "I, II, III" but a letter among "A, B, … I" (Devil's Dictionary).
     numerals = sum(1 for t in titles if BARE_RE.match(t))
     group_bare = numerals * 2 > len(titles)
-    for node, title in zip(items, titles):
-        head, kids = (node[0], node[1]) if isinstance(node, tuple) else (node, [])
-        path, anchor = split_href(getattr(head, "href", "") or "")
-        index = len(out)
-        out.append(TocEntry(index, title, path, anchor, parent, group_bare and bool(BARE_RE.match(title))))
-        if kids:
-            _flatten(kids, index, out)
+    return iter([(n, t, group_bare and bool(BARE_RE.match(t)), parent) for n, t in zip(items, titles)])
 
 
 def _node_title(node: object) -> str:
@@ -66,51 +75,76 @@ def _node_title(node: object) -> str:
 
 
 def resolve_paths(entries: list[TocEntry], names: set[str]) -> list[TocEntry]:
-    """Match entry paths to manifest names (NCX/nav hrefs can be relative elsewhere)."""
-    out = []
+    """Match entry paths to manifest names (NCX/nav hrefs can be relative elsewhere).
+
+    A path resolves to the one name it is a "/"-suffix of, or that is a suffix of it;
+    indexed by suffix so a TOC of 100,000 entries costs no more than its length.
+    """
+    by_suffix: dict[str, set[str]] = {}
+    for n in names:
+        parts = n.split("/")
+        for i in range(1, len(parts)):
+            by_suffix.setdefault("/".join(parts[i:]), set()).add(n)
+    resolved: dict[str, str] = {}
+
+    def resolve(path: str) -> str:
+        if not path or path in names:
+            return path
+        if path not in resolved:
+            parts = path.split("/")
+            matches = set(by_suffix.get(path, ())) | {
+                tail for tail in ("/".join(parts[i:]) for i in range(1, len(parts))) if tail in names}
+            resolved[path] = next(iter(matches)) if len(matches) == 1 else path
+        return resolved[path]
+
+    return [TocEntry(e.index, e.title, resolve(e.path), e.anchor, e.parent, e.bare) for e in entries]
+
+
+@dataclass(frozen=True)
+class TocIndex:
+    """The flattened TOC, indexed once: a TOC of 100,000 entries over 10,000 files must
+    not be rescanned for every file."""
+
+    entries: list[TocEntry]
+    by_index: dict[int, TocEntry]
+    by_path: dict[str, list[TocEntry]]
+
+
+def index_toc(entries: list[TocEntry] | TocIndex) -> TocIndex:
+    if isinstance(entries, TocIndex):
+        return entries
+    by_path: dict[str, list[TocEntry]] = {}
     for e in entries:
-        path = e.path
-        if path and path not in names:
-            matches = [n for n in names if n.endswith("/" + path) or path.endswith("/" + n)]
-            path = matches[0] if len(matches) == 1 else path
-        out.append(TocEntry(e.index, e.title, path, e.anchor, e.parent, e.bare))
-    return out
+        by_path.setdefault(e.path, []).append(e)
+    return TocIndex(entries, {e.index: e for e in entries}, by_path)
 
 
-def chapter_entries(entries: list[TocEntry], path: str) -> list[TocEntry]:
+def chapter_entries(entries: list[TocEntry] | TocIndex, path: str) -> list[TocEntry]:
     """The entries of `path` that are chapters to a reader, in TOC order.
 
     Numbered sub-sections whose parent lives in the same file stay inside it; an
     entry with kept descendants in the same file is a container and gives way to them.
     """
-    by_index = {e.index: e for e in entries}
-    mine = [e for e in entries if e.path == path]
+    toc = index_toc(entries)
+    by_index = toc.by_index
+    mine = toc.by_path.get(path, [])
     kept = [e for e in mine if not (e.bare and e.parent is not None and by_index[e.parent].path == path)]
-    kept_ids = {e.index for e in kept}
-
-    def has_kept_descendant(entry: TocEntry) -> bool:
-        return any(_is_ancestor(entry.index, k, by_index) for k in kept_ids if k != entry.index)
-
-    deepest = [e for e in kept if not has_kept_descendant(e)]
+    containers: set[int] = set()  # ancestors of kept entries, each walked up once
+    for e in kept:
+        parent = e.parent
+        while parent is not None and parent not in containers:
+            containers.add(parent)
+            parent = by_index[parent].parent
     seen: set[str | None] = set()
     unique = []
-    for e in deepest:  # two entries for the same spot: keep the first
-        if e.anchor not in seen:
+    for e in kept:  # two entries for the same spot: keep the first
+        if e.index not in containers and e.anchor not in seen:
             seen.add(e.anchor)
             unique.append(e)
     return unique
 
 
-def _is_ancestor(ancestor: int, index: int, by_index: dict[int, TocEntry]) -> bool:
-    parent = by_index[index].parent
-    while parent is not None:
-        if parent == ancestor:
-            return True
-        parent = by_index[parent].parent
-    return False
-
-
-def entry_title(entry: TocEntry, entries: list[TocEntry], book_title: str, language: str | None) -> str:
+def entry_title(entry: TocEntry, entries: list[TocEntry] | TocIndex, book_title: str, language: str | None) -> str:
     """The title a listener needs: "Book I, Part I: 1805 — Chapter I" for a bare "I"."""
     own = entry.title
     numbered = entry.bare or bool(NUMBERED_RE.match(own))
@@ -118,7 +152,7 @@ def entry_title(entry: TocEntry, entries: list[TocEntry], book_title: str, langu
         own = f"Chapter {own.strip().rstrip('.:')}"
     if not numbered:
         return entry.title
-    by_index = {e.index: e for e in entries}
+    by_index = index_toc(entries).by_index
     chain: list[str] = []
     parent = entry.parent
     while parent is not None:
@@ -131,9 +165,9 @@ def entry_title(entry: TocEntry, entries: list[TocEntry], book_title: str, langu
     return ", ".join(reversed(chain)) + " — " + own
 
 
-def container_title(entries: list[TocEntry], path: str) -> str | None:
+def container_title(entries: list[TocEntry] | TocIndex, path: str) -> str | None:
     """Title of the file-level entry (no anchor) for `path`, if the TOC has one."""
-    for e in entries:
-        if e.path == path and e.anchor is None and e.title:
+    for e in index_toc(entries).by_path.get(path, []):
+        if e.anchor is None and e.title:
             return e.title
     return None

@@ -12,19 +12,20 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from textwrap import dedent
 
 import lxml.html
 from lxml import etree
-from markdown_it import MarkdownIt
 from markdown_it.token import Token
-from mdit_py_plugins.deflist import deflist_plugin
-from mdit_py_plugins.footnote import footnote_plugin
-from mdit_py_plugins.front_matter import front_matter_plugin
 
+from pipeline.errors import BookError
 from pipeline.ingest import IngestOptions
+from pipeline.ingest.limits import MAX_GRID_NESTING
+from pipeline.ingest.md_chunks import MarkdownLimit, make_parser
+from pipeline.ingest.xmlsafe import check_html
 from pipeline.models import Block
+
+__all__ = ["Item", "MdHeading", "make_parser", "walk_tokens"]
 
 HARD = "\n"  # a hard line break (two trailing spaces, backslash, <br>)
 SOFT = "\x0b"  # a soft line break (source line wrap); decided per block later
@@ -32,7 +33,9 @@ SOFT = "\x0b"  # a soft line break (source line wrap); decided per block later
 _URL = re.compile(
     r"(?:(?:https?|ftp)://|www\.|mailto:)(?:[^\s<>\"]*[^\s<>\".,;:!?)\]'»”])?", re.IGNORECASE
 )
-_SPACES = re.compile(r"[^\S\n]+")
+# Whitespace runs that are not already one plain space (matching every single space
+# would make re.sub build a fragment per word: 300 MB for a 9 MB paragraph).
+_SPACES = re.compile(r"[^\S\n]{2,}|[^\S\n ]")
 _SCENE = re.compile(r"(?:[*⁂✱]\s*)+|(?:[-–—~=·•_]\s*){3,}")
 _ALT = re.compile(r"""\balt\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
 _TAG_NAME = re.compile(r"<\s*([a-zA-Z][a-zA-Z0-9]*)")
@@ -215,6 +218,10 @@ def html_blocks(content: str, options: IngestOptions, quoted: bool = False) -> l
     if not content.strip():
         return []
     try:
+        check_html(content.encode("utf-8"), "raw HTML")
+    except BookError as exc:
+        raise MarkdownLimit(None, exc.message) from None
+    try:
         root = lxml.html.fragment_fromstring(content, create_parent="div")
     except (etree.ParserError, ValueError):
         return []
@@ -239,20 +246,22 @@ def _grid_columns(border: str) -> list[tuple[int, int]]:
     return list(zip(plus, plus[1:], strict=False))
 
 
-def grid_table(content: str, options: IngestOptions) -> Block | None:
+def grid_table(content: str, options: IngestOptions, depth: int = 0) -> Block | None:
     """A pandoc grid table read like a GFM table; each cell is Markdown of its own.
 
     Without this, the pandoc manual's 10 option tables would be read as "+----+ | ...".
     """
     if options.tables == "skip":
         return None
+    if depth >= MAX_GRID_NESTING:
+        raise MarkdownLimit(None, f"pandoc grid tables nested more than {MAX_GRID_NESTING} deep in table cells")
     lines = content.split("\n")
     columns = _grid_columns(lines[0].rstrip())
     rows: list[str] = []
     cells: list[list[str]] = [[] for _ in columns]
     for line in lines[1:]:
         if _GRID_BORDER.fullmatch(line.strip()):
-            texts = [_cell_text("\n".join(c), options) for c in cells]
+            texts = [_cell_text("\n".join(c), options, depth) for c in cells]
             rows.append(", ".join(t for t in texts if t))
             cells = [[] for _ in columns]
             continue
@@ -264,19 +273,14 @@ def grid_table(content: str, options: IngestOptions) -> Block | None:
     return Block("table", "\n".join(spoken)) if spoken else None
 
 
-def _cell_text(markdown: str, options: IngestOptions) -> str:
-    items = walk_tokens(make_parser().parse(dedent(markdown)), options)
+def _cell_text(markdown: str, options: IngestOptions, depth: int) -> str:
+    try:
+        items = walk_tokens(make_parser().parse(dedent(markdown)), options, grid_depth=depth + 1)
+    except MarkdownLimit as exc:
+        exc.line = None  # a line of the cell, not of the file: the table's line is used
+        raise
     texts = (it.text.replace("\n", " ") for it in items)
     return clean_line(" ".join(texts))
-
-
-@lru_cache(maxsize=2)
-def make_parser(front_matter: bool = True) -> MarkdownIt:
-    """CommonMark + GFM tables/strikethrough + front matter, footnotes, definition lists."""
-    md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-    if front_matter:
-        md.use(front_matter_plugin)
-    return md.use(footnote_plugin).use(deflist_plugin)
 
 
 # --- the token walk ------------------------------------------------------------------
@@ -335,17 +339,17 @@ def _container(kind: str, inner: Sequence[Token], options: IngestOptions) -> Blo
     return _list_block(inner, options)
 
 
-def _heading(heading: Token, inline: Token, options: IngestOptions) -> MdHeading:
+def _heading(heading: Token, inline: Token, options: IngestOptions, first_line: int) -> MdHeading:
     raw = inline_text(inline.children, options).replace(HARD, " ").replace(SOFT, " ")
-    line = (heading.map[0] + 1) if heading.map else 0
+    line = (heading.map[0] + 1 + first_line) if heading.map else 0
     return MdHeading(int(heading.tag[1]), clean_line(raw), line)
 
 
-def _leaf(tok: Token, options: IngestOptions, quoted: bool) -> list[Block]:
+def _leaf(tok: Token, options: IngestOptions, quoted: bool, grid_depth: int) -> list[Block]:
     """Blocks from one leaf token: paragraph text, rule, code or raw HTML."""
     block: Block | None = None
     if tok.type == "inline" and _GRID_BORDER.match(tok.content):
-        block = grid_table(tok.content, options)
+        block = grid_table(tok.content, options, grid_depth)
     elif tok.type == "inline":
         block = text_block(inline_text(tok.children, options), quoted)
     elif tok.type == "hr":
@@ -357,24 +361,41 @@ def _leaf(tok: Token, options: IngestOptions, quoted: bool) -> list[Block]:
     return [block] if block is not None else []
 
 
-def walk_tokens(tokens: Sequence[Token], options: IngestOptions) -> list[Item]:
-    """Headings and spoken blocks, in reading order."""
+def walk_tokens(tokens: Sequence[Token], options: IngestOptions, *, first_line: int = 0,
+                grid_depth: int = 0) -> list[Item]:
+    """Headings and spoken blocks, in reading order. `first_line`: the piece's first
+    line in the file (0-based), for headings' and errors' line numbers."""
     items: list[Item] = []
     quote_depth = 0
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        if tok.type in _CONTAINERS:
-            end = _close_index(tokens, i)
-            block = _container(tok.type, tokens[i + 1 : end], options)
-            items.extend([block] if block is not None else [])
-            i = end
-        elif tok.type == "heading_open":
-            items.append(_heading(tok, tokens[i + 1], options))
-            i += 2  # the inline and the heading_close
-        elif tok.type in ("blockquote_open", "blockquote_close"):
+        try:
+            i = _walk_one(tokens, i, options, items, quote_depth, first_line, grid_depth)
+        except MarkdownLimit as exc:
+            if exc.line is None and grid_depth == 0:
+                exc.line = tok.map[0] if tok.map else 0
+            raise
+        if tok.type in ("blockquote_open", "blockquote_close"):
             quote_depth += 1 if tok.type == "blockquote_open" else -1
-        else:
-            items.extend(_leaf(tok, options, quote_depth > 0))
         i += 1
     return items
+
+
+def _walk_one(tokens: Sequence[Token], i: int, options: IngestOptions, items: list[Item], quote_depth: int,
+              first_line: int, grid_depth: int) -> int:
+    """Add what tokens[i] says to `items`; the index of the last token it used."""
+    tok = tokens[i]
+    if tok.type in _CONTAINERS:
+        end = _close_index(tokens, i)
+        block = _container(tok.type, tokens[i + 1 : end], options)
+        items.extend([block] if block is not None else [])
+        return end
+    if tok.type == "footnote_reference_open":  # a footnote's body: not read in the flow
+        return _close_index(tokens, i)
+    if tok.type == "heading_open":
+        items.append(_heading(tok, tokens[i + 1], options, first_line))
+        return i + 2  # the inline and the heading_close
+    if tok.type not in ("blockquote_open", "blockquote_close"):
+        items.extend(_leaf(tok, options, quote_depth > 0, grid_depth))
+    return i

@@ -11,12 +11,13 @@ several chapters (Poe's poems, Hamlet's scenes) can be cut at its TOC anchors.
 from __future__ import annotations
 
 import copy
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from lxml import etree
 
-from pipeline.errors import BookError
 from pipeline.models import Block, BlockKind
 
 EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
@@ -62,23 +63,6 @@ def lang_of(el: etree._Element) -> str | None:
     return el.get(XML_LANG) or el.get("lang") or None
 
 
-def parse_document(data: bytes, name: str) -> etree._Element:
-    """Parse a content document from BYTES (str input with a declaration fails in lxml)."""
-    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=True)
-    try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError:
-        root = None
-    if root is None or local(root.tag) != "html":
-        from lxml import html as lxml_html
-
-        try:
-            root = lxml_html.document_fromstring(data)
-        except (etree.ParserError, ValueError) as exc:
-            raise BookError(f"{name}: unreadable content document ({exc})") from exc
-    return root
-
-
 def is_note_reference(el: etree._Element) -> bool:
     """noteref/backlink markers, and `<sup><a href=#…>1</a></sup>` / `<a href=#…><sup>1</sup></a>`."""
     if types_of(el) & REF_TYPES or (el.get("role") or "") in NOTE_ROLES:
@@ -108,29 +92,31 @@ def gather(el: etree._Element, image_alt: bool = False, skip_lists: bool = False
 
 
 def _gather_into(el: etree._Element, parts: list[str], image_alt: bool, skip_lists: bool) -> None:
+    """Depth-first over inline content with an explicit stack (never Python recursion)."""
     if el.text:
         parts.append(el.text)
-    for child in el:
+    # Each frame: the children still to visit, and what to append when they are done.
+    stack: list[tuple[Iterator[etree._Element], str]] = [(iter(el), "")]
+    while stack:
+        child = next(stack[-1][0], None)
+        if child is None:
+            parts.append(stack.pop()[1])
+            continue
         name = local(child.tag)
-        if not name:
+        tail = child.tail or ""
+        if not name or name in SKIP_TAGS or is_note_reference(child) or is_note_body(child):
             pass
         elif name == "br":
             parts.append(LINE_BREAK)
-        elif name in SKIP_TAGS or is_note_reference(child) or is_note_body(child):
-            pass
         elif name == "img":
             if image_alt and child.get("alt", "").strip():
                 parts.append(f" {child.get('alt')} ")
-        elif skip_lists and name in {"ul", "ol"}:
-            pass
-        elif name in BLOCK_TAGS:
-            parts.append(" ")
-            _gather_into(child, parts, image_alt, skip_lists)
-            parts.append(" ")
-        else:
-            _gather_into(child, parts, image_alt, skip_lists)
-        if child.tail:
-            parts.append(child.tail)
+        elif not (skip_lists and name in {"ul", "ol"}):
+            spacer = " " if name in BLOCK_TAGS else ""
+            parts.append(spacer + (child.text or ""))
+            stack.append((iter(child), spacer + tail))
+            continue
+        parts.append(tail)
 
 
 def heading_text(el: etree._Element) -> str:
@@ -318,25 +304,39 @@ class BlockWalker:
 
 
 def _list_lines(el: etree._Element, image_alt: bool) -> list[str]:
-    """Items of a (nested) list, one line each; nested lists add their own lines."""
+    """Items of a (nested) list, one line each; nested lists add their own lines after
+    their item's, in document order (an explicit stack: never Python recursion)."""
     lines: list[str] = []
-    for item in el:
+    stack: list[Iterator[etree._Element]] = [iter(el)]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+            continue
         if local(item.tag) != "li":
             continue
         own = " ".join(gather(item, image_alt, skip_lists=True).split())
         if own:
             lines.append(own)
-        for sub in item.iter():
-            if sub is not item and local(sub.tag) in {"ul", "ol"} and _nearest_li(sub) is item:
-                lines.extend(_list_lines(sub, image_alt))
+        subs = _own_sublists(item)
+        if subs:
+            stack.append(itertools.chain.from_iterable(subs))
     return lines
 
 
-def _nearest_li(el: etree._Element) -> etree._Element | None:
-    parent = el.getparent()
-    while parent is not None and local(parent.tag) != "li":
-        parent = parent.getparent()
-    return parent
+def _own_sublists(item: etree._Element) -> list[etree._Element]:
+    """The ul/ol under `item` whose nearest <li> ancestor is `item`, in document order."""
+    found: list[etree._Element] = []
+    stack = list(reversed(item))
+    while stack:
+        el = stack.pop()
+        name = local(el.tag)
+        if name == "li":
+            continue
+        if name in {"ul", "ol"}:
+            found.append(el)
+        stack.extend(reversed(el))
+    return found
 
 
 def _primary(lang: str | None) -> str | None:

@@ -15,14 +15,25 @@ re-pays only the segments around the edit instead of re-cutting the whole chapte
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import deque
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
-from pipeline.models import NO_SPACE_LANGUAGES, Boundary, Segment, Sentence, joiner_for
+from pipeline.models import Boundary, Segment, Sentence, joiner_for
+from pipeline.text.cuts import CutTable, candidate_cuts
+
+__all__ = [
+    "WEAK_WEIGHT",
+    "CutTable",
+    "candidate_cuts",
+    "credits_for",
+    "join_segments",
+    "paid_credits",
+    "plan_cost",
+    "reuse_edges",
+    "segment_chapter",
+    "solve_cuts",
+]
 
 # Secondary cost of a cut by kind (cuts at SENTENCE or stronger cost nothing).
 WEAK_WEIGHT: dict[Boundary, int] = {
@@ -35,130 +46,6 @@ WEAK_WEIGHT: dict[Boundary, int] = {
 _CREDIT = 1 << 48
 _WEAK = 1 << 22
 _INF = 1 << 100
-
-
-# --- where a cut may fall ---------------------------------------------------------
-
-# Punctuation after which (or before which) a clause ends: a short pause is natural.
-_CLAUSE_AFTER = ",;:—–…!?)]}”’»›\"'」』）》〉】、，；：،؛"
-_CLAUSE_BEFORE = "([{“‘«‹\"「『（《〈【—–"
-# Never at the start of a segment (closing marks, CJK small kana and prolonged sound).
-_NO_START = "、。，．：；？！）」』”’》〉】〕…‥ー・,.;:?!)]}»›ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ"
-# Never at the end of a segment (opening marks).
-_NO_END = "「『（“‘《〈【〔([{«‹¿¡"
-_SPACE_CLAUSE_RE = re.compile(
-    rf"(?<=[{re.escape(_CLAUSE_AFTER)}]) (?=\S)|(?<=\S) (?=[{re.escape(_CLAUSE_BEFORE)}])"
-)
-_SPACE_WORD_RE = re.compile(r"(?<=\S) (?=\S)")
-_CJK_CLAUSE_RE = re.compile(
-    rf"(?<=[、，；：,;:」』）)》〉】”’])(?=[^\s{re.escape(_NO_START)}])"
-    rf"|(?<=[^\s{re.escape(_NO_END)}])(?=[「『（(《〈【“‘])"
-)
-_CHAR_RE = re.compile(rf"(?<=[^\s{re.escape(_NO_END)}])(?=[^\s{re.escape(_NO_START)}])")
-_GLUE = frozenset("\u200d\ufe0e\ufe0f\u034f")
-
-
-@dataclass(frozen=True)
-class CutTable:
-    """Candidate cuts of one chapter, sorted: a segment ending at cut i stops at
-    ends[i]; the next starts at starts[i] (after the joiner, if the seam has one).
-    Cut 0 is the chapter start, the last one the chapter end."""
-
-    ends: list[int]
-    starts: list[int]
-    kinds: list[Boundary]
-
-    def __len__(self) -> int:
-        return len(self.ends)
-
-
-def _grapheme_safe(text: str, j: int) -> bool:
-    """A cut before text[j] does not split a combining sequence, ZWJ or VS pair."""
-    ch = text[j]
-    return not (unicodedata.category(ch)[0] == "M" or ch in _GLUE or text[j - 1] in _GLUE)
-
-
-def _inner_cuts(text: str, cjk: bool, fine: bool) -> list[tuple[int, int, Boundary]]:
-    """(position, seam length, kind) of cuts inside one sentence, sorted."""
-    if cjk:
-        clause = {m.start() for m in _CJK_CLAUSE_RE.finditer(text)}
-        if not fine:
-            return [(p, 0, Boundary.CLAUSE) for p in sorted(clause)]
-        return [
-            (p, 0, Boundary.CLAUSE if p in clause else Boundary.CHAR)
-            for p in (m.start() for m in _CHAR_RE.finditer(text))
-            if p in clause or _grapheme_safe(text, p)
-        ]
-    clause = {m.start() for m in _SPACE_CLAUSE_RE.finditer(text)}
-    if not fine:
-        return [(p, 1, Boundary.CLAUSE) for p in sorted(clause)]
-    return [
-        (p, 1, Boundary.CLAUSE if p in clause else Boundary.WORD)
-        for p in (m.start() for m in _SPACE_WORD_RE.finditer(text))
-    ]
-
-
-def candidate_cuts(
-    sentences: Sequence[Sentence], language: str, max_chars: int, mode: Literal["clause", "word"]
-) -> CutTable:
-    """Every place the chapter may be cut, with its kind.
-
-    Sentence ends (and stronger) and clause marks always; word boundaries (CJK:
-    character boundaries) inside sentences longer than `max_chars`, or everywhere in
-    "word" mode; then, in any stretch still longer than `max_chars` with no cut,
-    character boundaries (grapheme-safe if possible) so that every text can be sent.
-    """
-    cjk = language in NO_SPACE_LANGUAGES
-    seam = 0 if cjk else 1
-    ends, starts, kinds = [0], [0], [Boundary.CHAPTER]
-    offset = 0
-    for sentence in sentences:
-        t = sentence.text
-        for pos, width, kind in _inner_cuts(t, cjk, mode == "word" or len(t) > max_chars):
-            ends.append(offset + pos)
-            starts.append(offset + pos + width)
-            kinds.append(kind)
-        offset += len(t)
-        ends.append(offset)
-        starts.append(offset + seam)
-        kinds.append(sentence.boundary_after)
-        offset += seam
-    starts[-1] = ends[-1]
-    kinds[-1] = Boundary.CHAPTER
-    table = CutTable(ends, starts, kinds)
-    text = joiner_for(language).join(s.text for s in sentences)
-    return _fill_gaps(table, text, max_chars)
-
-
-def _fill_gaps(table: CutTable, text: str, max_chars: int) -> CutTable:
-    """Add CHAR cuts inside stretches longer than max_chars that have no cut at all."""
-    extra: list[int] = []
-    for i in range(len(table) - 1):
-        lo, hi = table.starts[i], table.ends[i + 1]
-        if hi - lo > max_chars:
-            extra.extend(_gap_positions(text, lo, hi, max_chars))
-    if not extra:
-        return table
-    rows = sorted(
-        [(e, s, k) for e, s, k in zip(table.ends, table.starts, table.kinds)]
-        + [(p, p, Boundary.CHAR) for p in extra]
-    )
-    return CutTable([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-
-
-def _gap_positions(text: str, lo: int, hi: int, max_chars: int) -> list[int]:
-    """Character cuts in text[lo:hi]: grapheme-safe ones, else any non-space edge."""
-    tests = (
-        lambda j: _CHAR_RE.match(text, j) is not None and _grapheme_safe(text, j),
-        lambda j: not text[j].isspace() and not text[j - 1].isspace(),
-        lambda j: True,
-    )
-    for test in tests:
-        found = [j for j in range(lo + 1, hi) if test(j)]
-        bounds = [lo, *found, hi]
-        if all(b - a <= max_chars for a, b in zip(bounds, bounds[1:])):
-            return found
-    raise AssertionError("unreachable: every position is allowed by the last test")
 
 
 def credits_for(n_chars: int, billing_unit: int = 100) -> int:
@@ -190,7 +77,7 @@ def segment_chapter(
         return ()
     joiner = joiner_for(language)
     text = joiner.join(s.text for s in sentences)
-    table = candidate_cuts(sentences, language, max_chars, cuts)
+    table = candidate_cuts(sentences, language, max_chars, cuts, billing_unit)
     free = reuse_edges(table, text, reusable, max_chars) if reusable else None
     path = solve_cuts(table, max_chars, billing_unit, free)
     segments: list[Segment] = []

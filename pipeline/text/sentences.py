@@ -9,17 +9,31 @@ gives the chapter text back, which the segmenter relies on.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTrainer
 
+from pipeline.errors import BookError
 from pipeline.models import NO_SPACE_LANGUAGES, Boundary, Chapter, Sentence, joiner_for
 from pipeline.text.abbreviations import never_final, seed_abbreviations
 from pipeline.text.normalize import LINE_KINDS
 
-# Bound on training text: Punkt trains at ~2 s/MB; abbreviations are learnt long before.
+# Bound on training text: Punkt trains at ~2 s/MB (~12 us per word); abbreviations are
+# learnt long before. Words are capped too: "a, a, a, ..." has three times prose's.
 MAX_TRAIN_CHARS = 1_000_000
+MAX_TRAIN_WORDS = 200_000
+# Punkt costs ~20 us per potential sentence end: a window denser in . ! ? than one per
+# this many characters (not prose: dot leaders, "a. b. c." lists) is split by rule.
+DENSE_MARKS = 8
+_RULE_END_RE = re.compile(r"(?<=[.!?…])[\"'”’»)\]]* (?=[\"'“‘«(\[]*[^\W\d_])(?=[\"'“‘«(\[]*[A-ZÀ-ÞА-Я])")
+# Punkt keeps every potential sentence end of its input in a list, and nltk gives each
+# regex 5 s: a paragraph longer than this (rare in real books) goes through in windows.
+PUNKT_WINDOW = 20_000
+# Sentences (and verse lines) in one chapter, each a DP state of the segmenter: a
+# chapter holding more is refused (War and Peace as one chapter has ~40,000; 250,000
+# keep the whole plan of such a chapter under ~450 MB).
+MAX_CHAPTER_SENTENCES = 250_000
 
 # Length-preserving map to what Punkt understands: curly/angle/CJK quotes to ASCII
 # quotes (so closing quotes stay with their sentence) and Arabic ؟ ۔ to ? .
@@ -105,6 +119,44 @@ class SentenceSplitter:
         return self._split_punkt(text)
 
     def _split_punkt(self, text: str) -> list[str]:
+        """Punkt's sentences; a long paragraph goes through in windows, each window's
+        unfinished last sentence re-split with the next window (same result as whole)."""
+        if len(text) <= PUNKT_WINDOW:
+            return self._split_window(text)
+        pieces: list[str] = []
+        carry = ""
+        open_long: list[str] = []  # an unfinished sentence too long to carry: fragments
+        for window, seam, last in _windows(text, PUNKT_WINDOW):
+            found = self._split_window(carry + window)
+            carry = ""
+            if open_long:
+                open_long.append(found[0])
+                found = found[1:]
+                if not found:
+                    open_long.append("" if last else seam)
+                    pieces.extend(["".join(open_long)] if last else [])
+                    continue
+                pieces.append("".join(open_long))
+                open_long = []
+            if last:
+                pieces.extend(found)
+                break
+            pieces.extend(found[:-1])
+            if len(found[-1]) <= PUNKT_WINDOW // 2:
+                carry = found[-1] + seam
+            else:
+                open_long = [found[-1], seam]
+        return pieces
+
+    def _split_window(self, text: str) -> list[str]:
+        if len(text) >= 2000 and sum(text.count(m) for m in ".!?") * DENSE_MARKS > len(text):
+            return _rule_split(text)
+        try:
+            return self._punkt_pieces(text)
+        except TimeoutError:  # nltk's 5 s regex limit: not seen on 20,000 characters
+            return [text]
+
+    def _punkt_pieces(self, text: str) -> list[str]:
         tokenizer: PunktSentenceTokenizer = getattr(self, "_tokenizer")
         pieces: list[str] = []
         start = 0
@@ -118,17 +170,45 @@ class SentenceSplitter:
         return _merge_false_breaks([p for p in pieces if p], never_final(self.language))
 
 
+def _rule_split(text: str) -> list[str]:
+    """Split at a space after . ! ? … (and closing quotes) before a capital letter."""
+    pieces: list[str] = []
+    start = 0
+    for match in _RULE_END_RE.finditer(text):
+        space = match.end() - 1
+        if space > start:
+            pieces.append(text[start:space])
+            start = space + 1
+    pieces.append(text[start:])
+    return [p for p in pieces if p]
+
+
+def _windows(text: str, size: int) -> Iterator[tuple[str, str, bool]]:
+    """(window, seam, last) covering `text`: cut at the last space before `size`
+    characters (the seam is that space), or at `size` when there is none (seam "")."""
+    pos = 0
+    while len(text) - pos > size:
+        cut = text.rfind(" ", pos + 1, pos + size)
+        if cut > pos:
+            yield text[pos:cut], " ", False
+            pos = cut + 1
+        else:
+            yield text[pos:pos + size], "", False
+            pos += size
+    yield text[pos:], "", True
+
+
 def _merge_false_breaks(pieces: list[str], titles: frozenset[str]) -> list[str]:
     """Undo Punkt's breaks after a title ("Now, Mr. | Holmes") or before a lower-case
     word ("“Really?” | she asked."): a sentence neither ends nor starts so."""
-    merged: list[str] = []
+    groups: list[list[str]] = []  # joined once at the end: merging stays linear
     for piece in pieces:
         first = next((ch for ch in piece if ch.isalpha()), "")
-        if merged and (first.islower() or _ends_with_title(merged[-1], titles)):
-            merged[-1] = merged[-1] + " " + piece
+        if groups and (first.islower() or _ends_with_title(groups[-1][-1], titles)):
+            groups[-1].append(piece)
         else:
-            merged.append(piece)
-    return merged
+            groups.append([piece])
+    return [" ".join(group) for group in groups]
 
 
 def _ends_with_title(piece: str, titles: frozenset[str]) -> bool:
@@ -139,12 +219,16 @@ def _ends_with_title(piece: str, titles: frozenset[str]) -> bool:
 
 
 def _training_sample(texts: Iterable[str]) -> str:
+    """The first MAX_TRAIN_CHARS of `texts`, one paragraph per line; a paragraph longer
+    than PUNKT_WINDOW is wrapped at spaces (nltk runs each line's regex under a 5 s limit)."""
     parts: list[str] = []
-    size = 0
+    size = words = 0
     for text in texts:
-        if size >= MAX_TRAIN_CHARS:
+        if size >= MAX_TRAIN_CHARS or words >= MAX_TRAIN_WORDS:
             break
-        parts.append(text)
+        words += text.count(" ", 0, MAX_TRAIN_CHARS) + 1
+        text = text[:MAX_TRAIN_CHARS]
+        parts.append("\n".join(w for w, _, _ in _windows(text, PUNKT_WINDOW)) if len(text) > PUNKT_WINDOW else text)
         size += len(text) + 2
     return "\n\n".join(parts)
 
@@ -179,9 +263,12 @@ def chapter_sentences(chapter: Chapter, splitter: SentenceSplitter, language: st
                 pieces = [unit]
             else:
                 pieces = splitter.split(unit)
-            for p, piece in enumerate(pieces):
-                texts.append(piece)
-                bounds.append(Boundary.SENTENCE)
+            texts.extend(pieces)
+            bounds.extend([Boundary.SENTENCE] * len(pieces))
+            if len(texts) > MAX_CHAPTER_SENTENCES:
+                raise BookError(
+                    f"chapter {chapter.index} ({chapter.title[:60]}) has more than {MAX_CHAPTER_SENTENCES:,} "
+                    "sentences or lines; split it into chapters with headings")
             if not pieces:
                 continue
             if u < len(units) - 1:
