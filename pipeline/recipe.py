@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.errors import RecipeError
-from pipeline.ingest import EPUB_SUFFIXES, MARKDOWN_SUFFIXES, IngestOptions
+from pipeline.errors import BookError, RecipeError
+from pipeline.ingest import EPUB_SUFFIXES, MARKDOWN_SUFFIXES, IngestOptions, check_regular_file
 from pipeline.models import EMOTIONS, VENDOR_LANGUAGES, AudioSettings, Pauses
 from pipeline.recipe_rules import ChapterRule, parse_rules
 from pipeline.text.normalize import LexiconEntry, NormalizeOptions
@@ -84,9 +84,10 @@ def load_recipe(path: str | Path) -> Recipe:
     """A recipe file, or a bare book path (then every setting is a default)."""
     p = Path(path)
     if p.suffix.lower() in EPUB_SUFFIXES + MARKDOWN_SUFFIXES:
-        if not p.is_file():
-            raise RecipeError(f"{p}: book file not found")
+        check_regular_file(p)
         return Recipe.for_book(p.resolve())
+    if p.is_dir():
+        raise RecipeError(f"{p}: is a directory; give a recipe (.yaml) or a book (.epub, .md)")
     if p.suffix.lower() not in (".yaml", ".yml"):
         raise RecipeError(f"{p}: expected a recipe (.yaml) or a book (.epub, .md)")
     data = load_yaml(p)
@@ -130,8 +131,11 @@ def _parse(top: LineDict, where: Where) -> Recipe:
 def _existing_file(value: Any, where: Where, base: Path) -> Path:
     path = Path(get_str(value, where)).expanduser()
     path = path if path.is_absolute() else (base / path)
-    if not path.is_file():
-        raise where.error(f"file not found: {path}")
+    try:
+        check_regular_file(path)
+    except BookError as exc:
+        detail = exc.message.removeprefix(f"{path}: ")
+        raise where.error("file not found: " + str(path) if "not found" in detail else f"{path}: {detail}") from None
     return path.resolve()
 
 

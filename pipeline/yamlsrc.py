@@ -8,6 +8,7 @@ PyYAML's composer knows the lines; this module keeps them next to the values.
 from __future__ import annotations
 
 import difflib
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,9 +61,23 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
+MAX_RECIPE_BYTES = 1 << 20  # a recipe is a page of settings; a bigger file is not one
+
+
 def load_yaml(path: Path) -> Any:
-    """Parse a YAML file keeping line numbers; syntax errors become RecipeError."""
+    """Parse a YAML file keeping line numbers; syntax errors become RecipeError.
+
+    Only a regular file of at most MAX_RECIPE_BYTES is read: a FIFO would block forever,
+    and a gigabyte "recipe" would be read into memory whole.
+    """
     try:
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise RecipeError(f"{path}: is a directory, not a recipe file")
+        if not stat.S_ISREG(st.st_mode):
+            raise RecipeError(f"{path}: is not a regular file (a FIFO, socket or device)")
+        if st.st_size > MAX_RECIPE_BYTES:
+            raise RecipeError(f"{path}: is {st.st_size:,} bytes, too large for a recipe (at most 1 MiB)")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecipeError(f"{path}: recipe file not found") from None

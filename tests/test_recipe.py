@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,33 @@ def test_money_and_deadline_keys_are_validated(tmp_path: Path, line: str, expect
     with pytest.raises(RecipeError) as info:
         load_recipe(path)
     assert str(info.value).startswith("r.yaml:3: ") and expected in str(info.value), str(info.value)
+
+
+def test_hostile_recipe_files_are_one_line(tmp_path: Path) -> None:
+    """A FIFO would block a read forever, a huge file would be read whole, a directory is not
+    a recipe, and a `book:` that is not a regular file is named with its line."""
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("# " + "x" * (1 << 20) + "\n", encoding="utf-8")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    book_fifo = tmp_path / "book.md"
+    os.mkfifo(book_fifo)
+    points_at_fifo = tmp_path / "r.yaml"
+    points_at_fifo.write_text(f"title: x\nbook: {book_fifo}\n", encoding="utf-8")
+    alias_bomb = tmp_path / "bomb.yaml"
+    lines = [f"book: {REPO / 'samples' / 'the-cartographers-daughter.md'}",
+             'author: [&a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]]']
+    alias_bomb.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cases = [
+        (fifo, "is not a regular file"),
+        (huge, "too large for a recipe"),
+        (folder, "is a directory"),
+        (points_at_fifo, "r.yaml:2: book: "),
+        (alias_bomb, "bomb.yaml:2: author: expected a text value, got a list"),
+    ]
+    for path, expected in cases:
+        with pytest.raises(RecipeError) as info:
+            load_recipe(path)
+        assert expected in str(info.value) and "\n" not in str(info.value), str(info.value)

@@ -31,7 +31,7 @@ def load_book(path: str | Path, options: IngestOptions | None = None) -> Book:
     """Read `path` by its extension; any unreadable input raises BookError."""
     options = options or IngestOptions()
     p = Path(path)
-    _check_regular_file(p)
+    check_regular_file(p)
     suffix = p.suffix.lower()
     if suffix in EPUB_SUFFIXES:
         from pipeline.ingest.epub import read_epub
@@ -44,7 +44,7 @@ def load_book(path: str | Path, options: IngestOptions | None = None) -> Book:
     raise BookError(f"{p}: unsupported book format {suffix or '(no extension)'}; use .epub or .md")
 
 
-def _check_regular_file(p: Path) -> None:
+def check_regular_file(p: Path) -> None:
     """BookError unless `p` is a regular file (a FIFO would block the read forever)."""
     try:
         mode = p.stat().st_mode

@@ -33,8 +33,7 @@ def plan(capsys: pytest.CaptureFixture[str], book: Path) -> tuple[int, list[str]
 
 
 def params(cases: tuple[Hostile, ...]) -> list[object]:
-    marks = {"not_a_file": pytest.mark.xfail(strict=True, reason="click prints usage lines (pipeline/cli/options.py)")}
-    return [pytest.param(c, id=c.name, marks=marks.get(c.name, ())) for c in cases if not c.bench_only]
+    return [pytest.param(c, id=c.name) for c in cases if not c.bench_only]
 
 
 @pytest.mark.parametrize("case", params(hostile.ERRORS))
