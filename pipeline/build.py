@@ -40,7 +40,6 @@ def choose_backend(
 ) -> BackendChoice:
     """--backend wins; else the vendor when a key is available, else the offline voice."""
     from pipeline.tts.client import resolve_api_key, resolve_base_url
-
     from pipeline.tts.secrets import ENV_URL
 
     env = os.environ if env is None else env

@@ -15,7 +15,14 @@ import pytest
 
 from pipeline.errors import OutputDirError
 from pipeline.workspace import check_output_dir
-from tests.build_helpers import error_lines, report, run_build, run_cli, write_book, write_recipe
+from tests.build_helpers import (
+    error_lines,
+    report,
+    run_build,
+    run_cli,
+    write_book,
+    write_recipe,
+)
 
 
 @pytest.fixture

@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pipeline.cli.options import backend_options, load_recipe_with_overrides, recipe_argument
+from pipeline.cli.options import (
+    backend_options,
+    load_recipe_with_overrides,
+    recipe_argument,
+)
 
 if TYPE_CHECKING:
     from pipeline.build import BuildResult

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 
-
 def _fmt(x: float | None, unit: str = "") -> str:
     return "-inf" if x is None else f"{x:.1f}{unit}"
 

@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from pipeline.emulator.config import DEFAULT_CREDITS, DEFAULT_KEY, FAULTS, EmulatorConfig, build_config, load_yaml
+from pipeline.emulator.config import (
+    DEFAULT_CREDITS,
+    DEFAULT_KEY,
+    FAULTS,
+    EmulatorConfig,
+    build_config,
+    load_yaml,
+)
 from pipeline.emulator.runner import run_foreground
 from pipeline.emulator.server import EmulatorApp
 

@@ -11,7 +11,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.cli.options import backend_options, load_recipe_with_overrides, recipe_argument
+from pipeline.cli.options import (
+    backend_options,
+    load_recipe_with_overrides,
+    recipe_argument,
+)
 from pipeline.models import EMOTIONS, Plan
 
 EMOTION_NAMES = {v: k for k, v in EMOTIONS.items()}

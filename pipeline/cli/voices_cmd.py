@@ -9,7 +9,12 @@ import click
 
 from pipeline.errors import UserError
 from pipeline.models import VENDOR_LANGUAGES
-from pipeline.tts.voices import VoiceInfo, VoiceLibrary, builtin_voice_library, load_voice_library
+from pipeline.tts.voices import (
+    VoiceInfo,
+    VoiceLibrary,
+    builtin_voice_library,
+    load_voice_library,
+)
 
 
 @click.command()

@@ -2,7 +2,14 @@
 
 from pipeline.synth.cache import ClipCache, sniff_ext
 from pipeline.synth.options import SynthOptions, SynthResult
-from pipeline.synth.progress import ChapterTotals, PlainProgress, ProgressSink, QuietProgress, RichProgress, choose_progress
+from pipeline.synth.progress import (
+    ChapterTotals,
+    PlainProgress,
+    ProgressSink,
+    QuietProgress,
+    RichProgress,
+    choose_progress,
+)
 from pipeline.synth.runner import run_synthesis, synthesize
 from pipeline.synth.store import Store
 

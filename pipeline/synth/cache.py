@@ -11,6 +11,8 @@ import os
 import time
 from pathlib import Path
 
+from pipeline.audio.ffmpeg import write_atomic
+
 QUARANTINE = "quarantine"
 
 AUDIO_EXTS: tuple[str, ...] = ("mp3", "wav", "m4a", "ogg", "flac")
@@ -64,16 +66,7 @@ class ClipCache:
         folder = self._dir(key)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{key}.{ext}"
-        part = folder / f"{key}.{ext}.part"
-        try:
-            with open(part, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(part, final)
-        except BaseException:
-            part.unlink(missing_ok=True)  # a full disk must not leave half a clip behind
-            raise
+        write_atomic(final, data)  # a full disk leaves no half clip behind
         _fsync_dir(folder)
         for other in AUDIO_EXTS:  # a re-synthesized clip in another format replaces the old one
             stale = folder / f"{key}.{other}"

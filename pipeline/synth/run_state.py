@@ -25,6 +25,7 @@ from pipeline.synth.progress import ProgressSink
 from pipeline.synth.store import Store
 from pipeline.tts.base import Backend
 
+
 class JobFailed(Exception):
     """Internal: this job cannot be completed in this run (reason in the message)."""
 

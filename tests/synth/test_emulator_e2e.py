@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from pipeline.errors import CreditsExhaustedError, TasksStalledError
-from pipeline.synth import ClipCache, Store, SynthOptions, SynthResult, run_synthesis, synthesize
+from pipeline.synth import (
+    ClipCache,
+    Store,
+    SynthOptions,
+    SynthResult,
+    run_synthesis,
+    synthesize,
+)
 from pipeline.tts.client import AudioCleanerClient
 from tests.synth.fakes import make_jobs
 

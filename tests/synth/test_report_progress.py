@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
-import json
-from pathlib import Path
 
-from pipeline.synth import ChapterTotals, PlainProgress, QuietProgress, RichProgress, Store, choose_progress
-from tests.synth.fakes import FakeBackend, make_jobs
-from tests.synth.helpers import run
+from pipeline.synth import (
+    ChapterTotals,
+    PlainProgress,
+    QuietProgress,
+    RichProgress,
+    choose_progress,
+)
 
 
 def test_plain_progress_lines() -> None:

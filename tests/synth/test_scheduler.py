@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import CreditsExhaustedError, FatalKeyError, StoppedError, SynthesisFailedError
+from pipeline.errors import (
+    CreditsExhaustedError,
+    FatalKeyError,
+    StoppedError,
+    SynthesisFailedError,
+)
 from pipeline.synth import ClipCache, Store
 from pipeline.synth.status import store_summary
 from tests.synth.fakes import FakeBackend, make_jobs

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -27,40 +25,9 @@ from pipeline.errors import (
     TaskNotFoundError,
     TextRejectedError,
 )
-from pipeline.models import TaskStatus, TTSRequest, Voice
+from pipeline.models import TaskStatus, TTSRequest
 from pipeline.tts.client import AudioCleanerClient
-
-T = TypeVar("T")
-VOICE = Voice(voice_id=2072, emotion=0, speed=1.0, language="en")
-TEXT = "The quick brown fox jumps over the lazy dog, twice before breakfast."
-
-
-def run(fn: Callable[[AudioCleanerClient], Awaitable[T]], url: str, key: str = "test-key", **kw: Any) -> T:
-    """Run `fn(client)` on a fresh client and close it."""
-
-    async def main() -> T:
-        client = AudioCleanerClient(key, url, **kw)
-        try:
-            return await fn(client)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(main())
-
-
-async def wait_done(client: AudioCleanerClient, job_id: str, timeout: float = 20.0) -> TaskStatus:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = await client.get(job_id)
-        if status.state != "waiting":
-            return status
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"task {job_id} still waiting after {timeout} s")
-
-
-async def create_and_wait(client: AudioCleanerClient, text: str = TEXT) -> TaskStatus:
-    return await wait_done(client, await client.create(TTSRequest(text, VOICE)))
-
+from tests.tts.helpers import TEXT, VOICE, create_and_wait, run, wait_done  # noqa: E402
 
 # --- happy path -------------------------------------------------------------------------
 
