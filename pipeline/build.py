@@ -21,6 +21,7 @@ from pipeline.models import Plan, TTSRequest, Voice, content_key
 from pipeline.plan import Reusable, make_plan, plan_to_dict
 from pipeline.recipe import Recipe
 from pipeline.tts.base import Backend
+from pipeline.workspace import Owner
 
 STATE_DIR = ".audiobook"
 
@@ -196,9 +197,8 @@ class _Timer:
             self.stages[name] = round(self.stages.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
-def owner_of(recipe: Recipe, plan: Plan) -> Any:
-    from pipeline.workspace import Owner
-
+def owner_of(recipe: Recipe, plan: Plan) -> Owner:
+    """Who the output directory belongs to once this plan is built into it."""
     return Owner(plan.title, tuple(plan.authors), str(recipe.book), str(recipe.source) if recipe.source else None)
 
 
