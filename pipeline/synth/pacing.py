@@ -35,16 +35,22 @@ class Pacer:
     def take_scout(self) -> bool:
         """True once per run: that task is polled often until the first task ends.
 
-        Why: probes need evidence that tasks end and how fast; without it every slot
-        freed in the first seconds waits for the (cautious) first polls. One task polled
-        every SCOUT_STEP costs a few requests per run, while the budget is idle anyway.
+        Why: the poll schedule (and probes, when a lowered ceiling leaves them room) need
+        evidence of how fast tasks end; without it every slot freed in the first seconds
+        waits for the (cautious) first polls. One task polled every SCOUT_STEP costs a few
+        requests per run, while the budget is idle anyway.
         """
         taken, self._scout_taken = self._scout_taken, True
         return not taken and self.options.probe_odds > 0
 
+    def probes_possible(self) -> bool:
+        """Probes only fill the room a 101004 left between the ceiling and max_open (the hard
+        ceiling): at max_open, polls alone must find ended tasks, so they are timed for that."""
+        return self.options.probe_odds > 0 and self.gate.ceiling < self.gate.max_open
+
     def may_probe(self) -> bool:
         """Whether to send a create now although every slot seems busy."""
-        if self.options.probe_odds <= 0:
+        if not self.probes_possible():
             return False
         now = time.time()
         mean = self.estimator.mean_duration()
@@ -79,6 +85,6 @@ class Pacer:
             return
         cycle = mean + self.estimator.expected_lag()
         target = POLL_MARGIN * self.bucket.rate * cycle / self.gate.ceiling - 1.0
-        if self.options.probe_odds > 0:
+        if self.probes_possible():
             target = min(target, POLLS_WITH_PROBES)
         self.estimator.set_target(target)

@@ -11,9 +11,13 @@ from pipeline.synth.options import Stats, SynthOptions
 from pipeline.synth.pacing import Pacer
 
 
-def _pacer(rate: float, ends_per_s: float, **opts: float) -> Pacer:
-    """A pacer whose occupancy has seen tasks end at `ends_per_s` for a while."""
-    pacer = Pacer(SynthOptions(**opts), TokenBucket(rate), AIMDGate(8), Stats())
+def _pacer(rate: float, ends_per_s: float, lowered: bool = True, **opts: float) -> Pacer:
+    """A pacer whose occupancy has seen tasks end at `ends_per_s` for a while; `lowered`: a
+    101004 put the gate's ceiling below max_open (the only room probes may fill)."""
+    gate = AIMDGate(9)
+    if lowered:
+        gate.limit = 8.0
+    pacer = Pacer(SynthOptions(**opts), TokenBucket(rate), gate, Stats())
     now = time.time()
     occ = pacer.occupancy
     occ.first_end = now - 10.0
@@ -38,14 +42,17 @@ def test_less_spare_budget_asks_surer_probes() -> None:
     assert 0.1 < snug.probe_odds(now) < 1.0
 
 
-def test_probes_can_be_switched_off() -> None:
+def test_probes_can_be_switched_off_and_never_go_past_max_open() -> None:
     off = _pacer(rate=200.0, ends_per_s=8.0, probe_odds=0.0)
     assert not off.may_probe()
     on = _pacer(rate=200.0, ends_per_s=8.0)
     assert on.may_probe()  # 8 tasks half a second old, tasks ending at 8/s: one has surely ended
+    at_ceiling = _pacer(rate=200.0, ends_per_s=8.0, lowered=False)
+    assert not at_ceiling.may_probe()  # the ceiling is max_open: a hard ceiling, no probe
 
 
 def test_one_scout_per_run_and_none_without_probes() -> None:
     pacer = _pacer(rate=20.0, ends_per_s=8.0)
     assert pacer.take_scout() and not pacer.take_scout()
     assert not _pacer(rate=20.0, ends_per_s=8.0, probe_odds=0.0).take_scout()
+    assert _pacer(rate=20.0, ends_per_s=8.0, lowered=False).take_scout()  # it also teaches the poll schedule
