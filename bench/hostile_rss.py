@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.ingest import hostile
+from tests.ingest import hostile  # noqa: E402 - after the sys.path line above
 
 TARGET_MB = 500
 TIMEOUT_S = 600

@@ -27,7 +27,8 @@ def synth_stage(recipe: Recipe, plan: Plan, choice: Any, options: Any, store: An
     try:
         store.sync_plan(plan.jobs)
         backend = open_backend(choice, workers=2)
-        result = run_synthesis(plan.jobs, backend, store, ClipCache(cache_root(recipe)), synth_options, options.progress)
+        cache = ClipCache(cache_root(recipe))
+        result = run_synthesis(plan.jobs, backend, store, cache, synth_options, options.progress)
         return result.as_dict()
     except AudiobookError as exc:
         partial = getattr(exc, "result", None)

@@ -105,7 +105,8 @@ def _long_run_warnings(recipe: Recipe, assigned: list[_Assigned]) -> list[str]:
                             f"than max_chars {recipe.max_chars}; it is cut between characters")
         elif runs:
             warnings.append(f"chapter {a.chapter.index}: {len(runs)} runs without spaces are longer than max_chars "
-                            f"{recipe.max_chars} (the longest {max(runs):,} characters); they are cut between characters")
+                            f"{recipe.max_chars} (the longest {max(runs):,} characters); "
+                            "they are cut between characters")
     return warnings
 
 
@@ -228,7 +229,8 @@ def _plan_chapter(
         reusable=reusable(voice) if reusable is not None else frozenset(),
     )
     jobs = tuple(
-        Job(seg, voice, content_key(TTSRequest(seg.text, voice), backend), credits_for(len(seg.text), recipe.billing_unit))
+        Job(seg, voice, content_key(TTSRequest(seg.text, voice), backend),
+            credits_for(len(seg.text), recipe.billing_unit))
         for seg in segments
     )
     chars = len(chapter_text(a.chapter, voice.language))

@@ -152,7 +152,7 @@ def _parse_voice_keys(top: LineDict, where: Where, fields: dict[str, Any]) -> No
         fields["voice"] = get_int(top["voice"], at(top, "voice", where), lo=0)
     if "emotion" in top:
         fields["emotion"] = parse_emotion(top["emotion"], at(top, "emotion", where))
-    allow_any = get_bool(top["allow_any_speed"], at(top, "allow_any_speed", where)) if "allow_any_speed" in top else False
+    allow_any = "allow_any_speed" in top and get_bool(top["allow_any_speed"], at(top, "allow_any_speed", where))
     fields["allow_any_speed"] = allow_any
     if "speed" in top:
         fields["speed"] = parse_speed(top["speed"], at(top, "speed", where), allow_any)

@@ -19,14 +19,14 @@ import yaml
 from pipeline.errors import RecipeError
 
 
-class LineDict(dict):  # type: ignore[type-arg]
+class LineDict(dict[str, Any]):
     """A mapping that remembers the line of itself and of each key (1-based)."""
 
     line: int = 0
     key_lines: dict[str, int]
 
 
-class LineList(list):  # type: ignore[type-arg]
+class LineList(list[Any]):
     line: int = 0
     item_lines: list[int]
 

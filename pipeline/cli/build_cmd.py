@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 @click.command()
 @recipe_argument
-@click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory (default: the recipe's output.directory, else BOOK-audiobook/).")
+@click.option("-o", "--output", type=click.Path(file_okay=False),
+              help="Output directory (default: the recipe's output.directory, else BOOK-audiobook/).")
 @backend_options
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before spending credits.")
 @click.option("--max-credits", type=click.IntRange(0),
@@ -48,7 +49,7 @@ def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str
 
     recipe = load_recipe_with_overrides(recipe_path, output=Path(output).resolve() if output else None)
     choice = choose_backend(backend, api_url, api_key_file)
-    quiet, verbose = ctx.obj.get("quiet", False), ctx.obj.get("verbose", 0)
+    quiet = ctx.obj.get("quiet", False)
     if choice.name == "local":
         click.echo("No API key set: using the offline voice (eSpeak NG); this build costs nothing.", err=True)
     else:
@@ -83,7 +84,8 @@ def _summary(result: BuildResult, quiet: bool) -> None:
     for warning in report.get("warnings", []):
         click.echo(f"Warning: {warning}", err=True)
     cost = "offline voice, no credits" if plan.backend == "local" else spend_line(synth)
-    click.echo(f"Done: {len(plan.active)} chapters, {synth.get('done', 0)} clips ({synth.get('cached', 0)} from cache), {cost}.")
+    clips = f"{synth.get('done', 0)} clips ({synth.get('cached', 0)} from cache)"
+    click.echo(f"Done: {len(plan.active)} chapters, {clips}, {cost}.")
     for path in result.outputs:
         if not quiet:
             click.echo(f"  {path}")

@@ -39,7 +39,8 @@ def check(ctx: click.Context, path: Path, profile: str, as_json: bool) -> None:
 
 
 def _print_table(data: dict) -> None:
-    header = f"{'file':<34} {'dur':>8} {'Hz':>6} {'ch':>2} {'kbps':>5} {'LUFS':>6} {'RMS':>6} {'TP':>6} {'floor':>6}  result"
+    header = (f"{'file':<34} {'dur':>8} {'Hz':>6} {'ch':>2} {'kbps':>5} {'LUFS':>6} {'RMS':>6} {'TP':>6} "
+              f"{'floor':>6}  result")
     click.echo(header)
     for f in data["files"]:
         name = Path(f["path"]).name

@@ -40,7 +40,8 @@ _D = EmulatorConfig()
               help=f"Longest text in characters; longer creates answer code 100002 (text too long); "
                    f"0 = unlimited. [default: {_D.max_text}]")
 @click.option("--task-time", default=None, metavar="MIN:MAX",
-              help=f"Processing seconds per task, uniform in MIN..MAX. [default: {_D.task_time[0]:g}:{_D.task_time[1]:g}]")
+              help="Processing seconds per task, uniform in MIN..MAX. "
+                   f"[default: {_D.task_time[0]:g}:{_D.task_time[1]:g}]")
 @click.option("--per-char", type=float, default=None, help="Extra processing seconds per character. [default: 0]")
 @click.option("--workers", type=int, default=None,
               help=f"Tasks processed at once; more wait in a queue (still 'waiting'). [default: {_D.workers}]")
@@ -52,7 +53,8 @@ _D = EmulatorConfig()
                    f"@download limits it to that call (e.g. slow@create=0.5). Names: {', '.join(FAULTS)} "
                    f"(see below).")
 @click.option("--seed", type=int, default=None, help="Seed for faults and task times (reproducible runs). [default: 0]")
-@click.option("--slow-seconds", type=float, default=None, help=f"Delay added by the 'slow' fault. [default: {_D.slow_seconds:g}]")
+@click.option("--slow-seconds", type=float, default=None,
+              help=f"Delay added by the 'slow' fault. [default: {_D.slow_seconds:g}]")
 @click.option("--job-ttl", type=float, default=None,
               help="Seconds a job picked by 'job_expire' lives before get answers 101008. [default: 0]")
 @click.option("--url-ttl", type=float, default=None,

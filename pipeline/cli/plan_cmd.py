@@ -27,7 +27,8 @@ EMOTION_NAMES = {v: k for k, v in EMOTIONS.items()}
 @click.option("--segments", is_flag=True, help="Print every segment as a JSON line instead of the table.")
 @click.option("--max-chars", type=click.IntRange(1, 100_000), help="Override the recipe's longest segment.")
 @click.option("--cuts", type=click.Choice(["clause", "word"]), help="Override where segments may be cut.")
-@click.option("-o", "--output", type=click.Path(file_okay=False), help="The build's output directory (for cached clips).")
+@click.option("-o", "--output", type=click.Path(file_okay=False),
+              help="The build's output directory (for cached clips).")
 @backend_options
 def plan(recipe_path: str, as_json: bool, segments: bool, max_chars: int | None, cuts: str | None, output: str | None,
          backend: str | None, api_url: str | None, api_key_file: str | None) -> None:
@@ -90,7 +91,8 @@ def _print_table(result: Plan, data: dict) -> None:
     console.print(
         f"Total: {t['chars']:,} characters in {t['segments']:,} segments = [bold]{t['credits']:,} credits[/bold] "
         f"(floor {t['min_credits']:,}, efficiency {t['efficiency']:.1%}); "
-        f"{t.get('cached_segments', 0):,} segments cached, {t.get('credits_to_spend', t['credits']):,} credits to spend."
+        f"{t.get('cached_segments', 0):,} segments cached, "
+        f"{t.get('credits_to_spend', t['credits']):,} credits to spend."
     )
     changed = {k: v for k, v in data["removed_chars"].items() if v}
     if changed:

@@ -34,8 +34,8 @@ from pipeline.emulator.config import EmulatorConfig, parse_fault_rates
 from pipeline.emulator.faults import FaultPlan
 from pipeline.emulator.hostile import echo_key, huge_body
 from pipeline.emulator.http import Drop, Request, Response, start_server
-from pipeline.errors import UserError
 from pipeline.emulator.state import Account, EmulatorState, Reply, Task, content_hash
+from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ CREATE_PATH = "/audio/api/v1/api-keys/tts/task/create"
 GET_PATH = "/audio/api/v1/api-keys/tts/task/get"
 FILES_PREFIX = "/_emulator/files/"
 DIRECT_PREFIX = "/_emulator/direct/"  # the same files, never redirected (a redirect_url target)
-_HTML_ERROR = b"<!DOCTYPE html><html><head><title>Error</title></head><body><h1>Service temporarily unavailable</h1></body></html>"
+_HTML_ERROR = (b"<!DOCTYPE html><html><head><title>Error</title></head>"
+               b"<body><h1>Service temporarily unavailable</h1></body></html>")
 _FAULT_PAGES = {500: b"<html><body><h1>500 Internal Server Error</h1></body></html>",
                 502: b"<html><head><title>502 Bad Gateway</title></head><body><center>nginx</center></body></html>",
                 503: b"Service Unavailable"}

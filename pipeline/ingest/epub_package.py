@@ -156,7 +156,8 @@ def _package(zf: zipfile.ZipFile, names: set[str], book: str) -> Package:
     rootfile = next((r.get("full-path", "") for r in container.iter(f"{CONTAINER_NS}rootfile")
                      if r.get("media-type") == "application/oebps-package+xml"), "")
     if not rootfile:
-        raise BookError(f"{book}: {CONTAINER} names no package document (no rootfile of type application/oebps-package+xml)")
+        raise BookError(f"{book}: {CONTAINER} names no package document "
+                        "(no rootfile of type application/oebps-package+xml)")
     opf_name = posixpath.normpath(rootfile)
     if opf_name not in names:
         raise BookError(f"{book}: {CONTAINER} names {rootfile}, which is not in the zip")
@@ -218,12 +219,12 @@ def make_reader(path: Path, package: Package, options: dict[str, object]):  # ty
     """An ebooklib EpubReader that leaves `package.skip` members unread (empty content)."""
     from ebooklib import epub
 
-    class _Reader(epub.EpubReader):  # type: ignore[misc]  # ebooklib is untyped
+    class _Reader(epub.EpubReader):  # ebooklib is untyped
         def read_file(self, name: str) -> bytes:
             if posixpath.normpath(unquote(name)) in package.skip:
                 return b""
             try:
-                return super().read_file(name)  # type: ignore[no-any-return]
+                return bytes(super().read_file(name))
             except KeyError:  # an unused manifest entry without its file: the spine's were checked
                 return b""
 

@@ -190,7 +190,8 @@ def _read_text(path: Path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
-def _parse(path: Path, text: str, options: IngestOptions, *, front_matter: bool) -> tuple[list[Item], dict[str, Any] | None]:
+def _parse(path: Path, text: str, options: IngestOptions, *,
+           front_matter: bool) -> tuple[list[Item], dict[str, Any] | None]:
     """Items of the whole file and its front matter (None: not YAML), parsed piece by
     piece so that parser tokens never outgrow one piece (see `md_chunks`)."""
     spans = chunks(text, MARKDOWN_CHUNK_RISKY)

@@ -108,7 +108,7 @@ class RunState:
         if delay > 0 and not self.stopping:
             try:
                 await asyncio.wait_for(self.wake.wait(), delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return not self.stopping
 

@@ -57,7 +57,8 @@ _CJK_SPACE_RE = re.compile(rf"(?<=[{_CJK}]){_WS}+|{_WS}+(?=[{_CJK}])")
 _SPACE_RUN_RE = re.compile(r"\s{2,}|[^\S ]")
 
 # Letters, digits and combining marks: what a whole-word lexicon match may not touch.
-_WORD_CHAR = r"\w\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0900-\u0903\u093a-\u094f"
+_WORD_CHAR = (r"\w\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+              r"\u0900-\u0903\u093a-\u094f")
 _WORD_CHAR_RE = re.compile(rf"[{_WORD_CHAR}]")
 _CJK_CHAR_RE = re.compile(rf"[{_CJK}]")
 
@@ -65,7 +66,8 @@ _CJK_CHAR_RE = re.compile(rf"[{_CJK}]")
 _SCENE_MARK_RE = re.compile(r"^(?:[*⁂✱✲✳✻✼❋⁎∗•·~#=_\-–—]\s*)+$")
 
 # Quotation marks that are never an apostrophe.
-_DOUBLE_QUOTES = frozenset("\u201c\u201d\u201e\u201f\"\u00ab\u00bb\u2039\u203a\u300c\u300d\u300e\u300f\u301d\u301e\u301f\uff02")
+_DOUBLE_QUOTES = frozenset("\u201c\u201d\u201e\u201f\"\u00ab\u00bb\u2039\u203a"
+                           "\u300c\u300d\u300e\u300f\u301d\u301e\u301f\uff02")
 _SINGLE_QUOTES = frozenset("\u2018\u2019\u201a\u201b'")
 # Word-initial elisions that keep their leading apostrophe ('tis, 'twas, rock 'n' roll).
 _ELISIONS = frozenset(
@@ -153,8 +155,7 @@ def apply_lexicon(text: str, lexicon: tuple[LexiconEntry, ...]) -> str:
             except (re.error, IndexError) as exc:
                 raise RecipeError(f"lexicon entry {entry.pattern!r}: bad replacement: {exc}") from None
         else:
-            replacement = entry.replacement
-            text = pattern.sub(lambda _m: replacement, text)
+            text = pattern.sub(entry.replacement.replace("\\", "\\\\"), text)  # literal: no \1 expansion
     return text
 
 

@@ -155,7 +155,7 @@ def reuse_edges(
 # cut-aligned place is genuinely free there too and may win: that is a real saving.)
 
 
-def solve_cuts(
+def solve_cuts(  # noqa: C901 - the DP's inner loops stay inlined: they are the plan's hot path
     table: CutTable, max_chars: int, unit: int, free: Mapping[int, Sequence[int]] | None = None
 ) -> list[int]:
     """Indices of the chosen cuts (the last is the chapter end): an exact DP.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTrainer
 
@@ -87,6 +87,7 @@ class SentenceSplitter:
 
     language: str
     params: PunktParameters
+    _tokenizer: PunktSentenceTokenizer = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_tokenizer", PunktSentenceTokenizer(self.params))
@@ -157,7 +158,7 @@ class SentenceSplitter:
             return [text]
 
     def _punkt_pieces(self, text: str) -> list[str]:
-        tokenizer: PunktSentenceTokenizer = getattr(self, "_tokenizer")
+        tokenizer = self._tokenizer
         pieces: list[str] = []
         start = 0
         for span_start, _span_end in tokenizer.span_tokenize(text.translate(_SHADOW)):

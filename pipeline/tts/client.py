@@ -51,7 +51,7 @@ from pipeline.errors import (
 )
 from pipeline.models import TaskState, TaskStatus, TTSRequest
 from pipeline.tts.bodies import BodyEncodingError, BodyTooLarge, Clock, read_capped
-from pipeline.tts.download import DownloadLimits, Downloader
+from pipeline.tts.download import Downloader, DownloadLimits
 from pipeline.tts.secrets import DEFAULT_URL, Secret, resolve_api_key, resolve_base_url
 from pipeline.tts.urlpolicy import OutputURLPolicy, Resolver
 

@@ -115,7 +115,8 @@ class _Engine:
             raise UserError(f"eSpeak NG has no voice {name!r}")
 
     def set_params(self, rate: int, volume: int, pitch: int, pitch_range: int) -> None:
-        for param, value in ((_RATE, rate), (_VOLUME, volume), (_PITCH, pitch), (_RANGE, pitch_range), (_PUNCTUATION, 0)):
+        params = ((_RATE, rate), (_VOLUME, volume), (_PITCH, pitch), (_RANGE, pitch_range), (_PUNCTUATION, 0))
+        for param, value in params:
             self._lib.espeak_SetParameter(param, value, 0)
 
     def close(self) -> None:

@@ -140,7 +140,8 @@ def load_voice_library(path: Path) -> VoiceLibrary:
     except UnicodeDecodeError:
         raise UserError(f"{path}: voice list is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: voice list is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        where = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        raise UserError(f"{path}: voice list is not valid JSON ({where})") from None
     try:
         return parse_voice_library(doc, str(path))
     except ValueError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from pipeline.errors import (
 from pipeline.models import TaskStatus
 from pipeline.tts.client import CREATE_PATH, GET_PATH, resolve_api_key, resolve_base_url
 from tests.tts.helpers import KEY, REQ, Reply, call, client_for, envelope
+
 
 def test_create_sends_documented_request() -> None:
     seen: list[httpx.Request] = []
