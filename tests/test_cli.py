@@ -150,3 +150,15 @@ def test_plan_prints_what_the_ingest_and_the_cover_check_found(tmp_path: Path, c
         "Warning: badcover.epub: the spine lists c1.xhtml more than once; it is read once",
         "Warning: the EPUB's cover (OPS/cover.png) is not a readable image; a generated title card will be used",
     ]
+
+
+def test_library_loggers_are_quiet_unless_very_verbose(capsys: pytest.CaptureFixture[str]) -> None:
+    """httpx logs every request at INFO: that would bury the progress display."""
+    import logging
+
+    assert main(["voices"]) == 0
+    assert logging.getLogger("httpx").level == logging.WARNING == logging.getLogger("httpcore").level
+    assert main(["-vv", "voices"]) == 0
+    assert logging.getLogger("httpx").level == logging.DEBUG
+    assert main(["voices"]) == 0
+    capsys.readouterr()

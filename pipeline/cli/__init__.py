@@ -26,6 +26,9 @@ from pipeline.errors import (
     is_disk_full,
 )
 
+# Libraries that log every request at INFO: shown only with -vv.
+LIBRARY_LOGGERS = ("httpx", "httpcore", "asyncio", "PIL", "markdown_it")
+
 # (module, attribute) of every subcommand; each module holds one thin click command.
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("pipeline.cli.plan_cmd", "plan"),
@@ -51,6 +54,8 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in LIBRARY_LOGGERS:  # one INFO line per HTTP request would bury the progress display
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
     ctx.obj["quiet"] = quiet

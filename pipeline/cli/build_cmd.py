@@ -58,7 +58,7 @@ def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str
     options = BuildOptions(
         yes=yes, max_credits=max_credits,
         confirm=(lambda q: click.confirm(q, default=False, err=True)) if can_ask else None,
-        progress=choose_progress(quiet=quiet),
+        progress=choose_progress(quiet=quiet, billed=choice.name != "local"),
         skip_package=no_package, force_output=force_output,
     )
     result = run_build(recipe, choice, options)

@@ -5,6 +5,7 @@ The engine only calls the ProgressSink protocol; the build chooses the sink.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Mapping
@@ -42,9 +43,11 @@ class QuietProgress:
 
 
 class _Tally:
-    """Shared arithmetic: totals, done counts, request rate, ETA."""
+    """Shared arithmetic: totals, done counts, request rate, ETA. `billed`: show credits
+    (the offline voice costs nothing, so its builds show none)."""
 
-    def __init__(self) -> None:
+    def __init__(self, billed: bool = True) -> None:
+        self.billed = billed
         self.chapters: dict[int, list[int]] = {}  # [segments, credits, done_seg, done_cred]
         self.requests = 0
         self.spent = 0
@@ -95,8 +98,8 @@ def _fmt_eta(seconds: float | None) -> str:
 class PlainProgress(_Tally):
     """One line every `interval` seconds (logs, CI, pipes)."""
 
-    def __init__(self, stream: TextIO | None = None, interval: float = 5.0) -> None:
-        super().__init__()
+    def __init__(self, stream: TextIO | None = None, interval: float = 5.0, billed: bool = True) -> None:
+        super().__init__(billed)
         self.stream = stream or sys.stderr
         self.interval = interval
         self._last = 0.0
@@ -106,8 +109,9 @@ class PlainProgress(_Tally):
         if not force and now - self._last < self.interval:
             return
         self._last = now
+        credits = f"credits {self.spent}/{self.planned_credits}, " if self.billed else ""
         self.stream.write(
-            f"synth: {self.done}/{self.total} segments, credits {self.spent}/{self.planned_credits}, "
+            f"synth: {self.done}/{self.total} segments, {credits}"
             f"{self.rate():.1f} req/s, ETA {_fmt_eta(self.eta())}\n"
         )
         self.stream.flush()
@@ -128,8 +132,8 @@ class PlainProgress(_Tally):
 class RichProgress(_Tally):
     """Overall bar plus one bar per chapter (segments done/total, credits)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        super().__init__()
+    def __init__(self, stream: TextIO | None = None, billed: bool = True) -> None:
+        super().__init__(billed)
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -146,27 +150,42 @@ class RichProgress(_Tally):
         )
         self._ids: dict[int, Any] = {}
         self._overall: Any = None
+        self._swapped: list[logging.Handler] = []
+        self._handler: logging.Handler | None = None
 
     def start(self, chapters: Mapping[int, ChapterTotals]) -> None:
         super().start(chapters)
         self._overall = self._bar.add_task("all", total=self.total, completed=self.done, info="")
         for n, c in sorted(chapters.items()):
-            self._ids[n] = self._bar.add_task(
-                f"ch {n}", total=c.segments, completed=c.done_segments, info=f"{c.done_credits}/{c.credits} cr"
-            )
+            info = f"{c.done_credits}/{c.credits} cr" if self.billed else ""
+            self._ids[n] = self._bar.add_task(f"ch {n}", total=c.segments, completed=c.done_segments, info=info)
+        self._route_logs()
         self._bar.start()
+
+    def _route_logs(self) -> None:
+        """Log records print above the live bars instead of through them (and back at close)."""
+        from rich.logging import RichHandler
+
+        root = logging.getLogger()
+        self._swapped = [h for h in root.handlers if isinstance(h, logging.StreamHandler)
+                         and getattr(h, "stream", None) in (sys.stderr, sys.stdout)]
+        for handler in self._swapped:
+            root.removeHandler(handler)
+        self._handler = RichHandler(console=self._bar.console, show_time=False, show_path=False)
+        root.addHandler(self._handler)
 
     def job_done(self, chapter: int, credits: int) -> None:
         super().job_done(chapter, credits)
         row = self.chapters[chapter]
         if chapter in self._ids:
-            self._bar.update(self._ids[chapter], completed=row[2], info=f"{row[3]}/{row[1]} cr")
+            info = f"{row[3]}/{row[1]} cr" if self.billed else ""
+            self._bar.update(self._ids[chapter], completed=row[2], info=info)
         self._refresh_overall()
 
     def _refresh_overall(self) -> None:
         if self._overall is not None:
-            info = f"credits {self.spent}/{self.planned_credits}  {self.rate():.1f} req/s"
-            self._bar.update(self._overall, completed=self.done, info=info)
+            credits = f"credits {self.spent}/{self.planned_credits}  " if self.billed else ""
+            self._bar.update(self._overall, completed=self.done, info=f"{credits}{self.rate():.1f} req/s")
 
     def update(self, requests: Mapping[str, int], credits_spent: int) -> None:
         self.requests = sum(v for k, v in requests.items() if k != "download")
@@ -175,13 +194,20 @@ class RichProgress(_Tally):
 
     def close(self) -> None:
         self._bar.stop()
+        root = logging.getLogger()
+        if self._handler is not None:
+            root.removeHandler(self._handler)
+            self._handler = None
+        for handler in self._swapped:
+            root.addHandler(handler)
+        self._swapped = []
 
 
-def choose_progress(quiet: bool = False, stream: TextIO | None = None) -> ProgressSink:
+def choose_progress(quiet: bool = False, stream: TextIO | None = None, billed: bool = True) -> ProgressSink:
     """Rich bars on a terminal, plain lines when stderr is not a TTY, nothing when quiet."""
     if quiet:
         return QuietProgress()
     stream = stream or sys.stderr
     if stream.isatty():
-        return RichProgress(stream)
-    return PlainProgress(stream)
+        return RichProgress(stream, billed=billed)
+    return PlainProgress(stream, billed=billed)
