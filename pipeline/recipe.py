@@ -77,7 +77,13 @@ class Recipe:
         return Path.cwd() / f"{self.book.stem}-audiobook"
 
     def with_overrides(self, **changes: Any) -> Recipe:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """Command-line overrides, held to the same rules as the recipe's own keys."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        max_chars = given.get("max_chars")
+        if max_chars is not None and not self.billing_unit <= max_chars <= 100_000:
+            raise RecipeError(f"--max-chars {max_chars}: must be between billing_unit ({self.billing_unit}) and "
+                              "100000, as max_chars in a recipe")
+        return replace(self, **given)
 
 
 def load_recipe(path: str | Path) -> Recipe:

@@ -162,3 +162,12 @@ def test_library_loggers_are_quiet_unless_very_verbose(capsys: pytest.CaptureFix
     assert logging.getLogger("httpx").level == logging.DEBUG
     assert main(["voices"]) == 0
     capsys.readouterr()
+
+
+def test_command_line_overrides_are_validated_like_recipe_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    book = str(SAMPLES / "the-cartographers-daughter.md")
+    assert main(["plan", book, "--max-chars", "50", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: --max-chars 50: must be between billing_unit (100)") and err.count("\n") == 1
+    assert main(["plan", book, "--max-chars", "100", "--json"]) == 0
+    capsys.readouterr()
