@@ -40,7 +40,6 @@ EMULATOR = {"rate_limit": 20, "max_open": 8, "task_time": (0.2, 0.6), "workers":
 MIN_KILLS = 20
 MIN_PER_PHASE = 6  # kills that must land in synthesis, and in packaging
 MAX_INTERRUPTIONS = 48  # a safety stop for the kill loop
-SIGINT_EXIT_SECONDS = 6.0  # stop_grace is 1.5 s; the rest is interpreter teardown
 
 def write_book(path: Path, rng: random.Random, chapters: int = 4, paragraphs: int = 5) -> None:
     """Varied English prose: short sentences so ~50 one-credit segments read in a few minutes (fast to package)."""
@@ -146,8 +145,8 @@ def leftovers(out: Path) -> list[str]:
 class Interrupter:
     """Runs `build` into B again and again, killing it at seeded random moments."""
 
-    def __init__(self, recipe: Path, out: Path, url: str, jobs: int, timing: dict[str, float]) -> None:
-        self.recipe, self.out, self.url, self.jobs = recipe, out, url, jobs
+    def __init__(self, recipe: Path, out: Path, em: Any, jobs: int, timing: dict[str, float]) -> None:
+        self.recipe, self.out, self.em, self.url, self.jobs = recipe, out, em, em.url, jobs
         self.rng = random.Random(SEED)
         self.synth, self.package = timing["synth"], timing["package"]
         self.kills: list[tuple[float, str]] = []  # (delay, phase it landed in)
@@ -186,13 +185,15 @@ class Interrupter:
         time.sleep(max(0.0, wait - (time.monotonic() - wait_ready(proc))))
         assert proc.poll() is None, "the build finished before the SIGINT"
         sent = time.monotonic()
+        created_at_sigint = self.em.stats()["tasks_created"]
         os.killpg(proc.pid, signal.SIGINT)
         code, err = finish(proc, timeout=30)
-        took = time.monotonic() - sent
+        took = time.monotonic() - sent  # reported, not asserted: the machine may be busy
         self.sigint = (round(wait, 2), code, round(took, 2), landed_in(self.out, since))
         assert code == 130, f"SIGINT gave exit {code}, not 130:\n{err}"
         assert "Interrupted" in err, err
-        assert took < SIGINT_EXIT_SECONDS, f"SIGINT took {took:.1f} s to stop the build"
+        # the first Ctrl-C stops creating: only creates already in flight may still land
+        assert self.em.stats()["tasks_created"] <= created_at_sigint + EMULATOR["max_open"]
         self.read_report()
 
     def read_report(self) -> None:
@@ -258,7 +259,7 @@ def test_killed_builds_resume_to_identical_bytes(emulator: Callable[..., Any], t
     assert 40 <= jobs <= 80, f"the book should make 40-80 segments, not {jobs}"
     assert after_a["duplicate_creates"] == 0 and after_a["tasks_created"] == jobs
 
-    chaos = Interrupter(recipe_b, tmp_path / "B", em.url, jobs, timing)
+    chaos = Interrupter(recipe_b, tmp_path / "B", em, jobs, timing)
     chaos.run()
     code, err = finish(start_build(recipe_b, em.url, "crash-key"))
     assert code == 0, err
