@@ -281,6 +281,7 @@ SENTINEL = "SENTINEL-KEY-7f3a9c21d4"
 def test_sentinel_key_never_appears(emulator: Any, caplog: pytest.LogCaptureFixture) -> None:
     em = emulator(keys=[f"{SENTINEL}:3"], rate_limit=50, max_text=300)
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the CLI quiets it; these tests read its lines
     texts: list[str] = []
 
     async def session(client: AudioCleanerClient) -> None:

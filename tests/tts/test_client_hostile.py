@@ -176,6 +176,7 @@ def test_a_stopped_service_is_not_sent(emulator: Any) -> None:
 
 def test_echoed_keys_never_reach_a_message_or_a_log(emulator: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the CLI quiets it; these tests read its lines
     em = emulator(keys=[SENTINEL], faults={"echo_key": 1.0})
     messages: list[str] = []
 
