@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import BudgetError, DiskFullError, UserError, is_disk_full
 from pipeline.models import Plan, TTSRequest, Voice, content_key
@@ -22,6 +22,9 @@ from pipeline.plan import Reusable, make_plan, plan_to_dict
 from pipeline.recipe import Recipe
 from pipeline.tts.base import Backend
 from pipeline.workspace import Owner
+
+if TYPE_CHECKING:
+    from pipeline.audio.package import PackageProgress
 
 STATE_DIR = ".audiobook"
 
@@ -131,6 +134,7 @@ class BuildOptions:
     max_credits: int | None = None
     confirm: Callable[[str], bool] | None = None  # asks the user; None = cannot ask
     progress: Any = None  # a pipeline.synth progress sink
+    package_progress: PackageProgress | None = None  # how far packaging is
     skip_package: bool = False
     force_output: bool = False  # take over an output directory that holds another book
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import AudiobookError, DiskFullError, StoppedError, is_disk_full
 from pipeline.models import Plan
 from pipeline.recipe import Recipe
+
+if TYPE_CHECKING:
+    from pipeline.audio.package import PackageProgress
 
 
 def synth_stage(recipe: Recipe, plan: Plan, choice: Any, options: Any, store: Any) -> dict[str, Any]:
@@ -49,7 +52,7 @@ def package_with_repair(recipe: Recipe, plan: Plan, choice: Any, options: Any, s
 
     for round_ in range(REPAIR_ROUNDS + 1):
         try:
-            return package_stage(recipe, plan)
+            return package_stage(recipe, plan, options.package_progress)
         except CorruptClipError as exc:
             if round_ == REPAIR_ROUNDS or not exc.path:
                 raise
@@ -60,7 +63,8 @@ def package_with_repair(recipe: Recipe, plan: Plan, choice: Any, options: Any, s
     raise AssertionError("unreachable")
 
 
-def package_stage(recipe: Recipe, plan: Plan) -> tuple[dict[str, Any], list[Path]]:
+def package_stage(recipe: Recipe, plan: Plan, progress: PackageProgress | None = None,
+                  ) -> tuple[dict[str, Any], list[Path]]:
     """Stitch and package chapters (incremental), then run the delivery check."""
     from pipeline.audio.check import check_path
     from pipeline.audio.package import assemble_book
@@ -81,7 +85,7 @@ def package_stage(recipe: Recipe, plan: Plan) -> tuple[dict[str, Any], list[Path
         chapters.append(ChapterInput(chapter.index, chapter.title, tuple(clips)))
     info = BookInfo(plan.title, plan.authors, plan.language, plan.cover)
     try:
-        result = assemble_book(chapters, info, recipe.audio, recipe.output_dir)
+        result = assemble_book(chapters, info, recipe.audio, recipe.output_dir, progress=progress)
     except (OSError, AudiobookError) as exc:
         if not is_disk_full(exc):
             raise
@@ -93,7 +97,7 @@ def package_stage(recipe: Recipe, plan: Plan) -> tuple[dict[str, Any], list[Path
         "rewritten": [str(p) for p in result.rewritten],
     }
     try:
-        report["check"] = check_path(recipe.output_dir, "acx").to_dict()
+        report["check"] = check_path(recipe.output_dir, "acx", result.measured).to_dict()
     except AudiobookError as exc:  # a check problem must not fail a finished build
         report["check"] = {"error": exc.message}
     return report, outputs

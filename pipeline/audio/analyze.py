@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.audio.ffmpeg import BASE_ARGS, detect_format, ffmpeg_exe, ffmpeg_info
-from pipeline.audio.loudness import LoudnessMeter, lin_to_db, true_peak_envelope
+from pipeline.audio.ffmpeg import DecodeStream, detect_format, ffmpeg_info
+from pipeline.audio.loudness import LoudnessMeter, db_to_lin, lin_to_db
 from pipeline.audio.mp3frames import scan_mp3
-from pipeline.errors import UserError
+from pipeline.errors import FFmpegError, UserError
 
 _AUDIO = re.compile(r"Stream #\S+.*?Audio: ([^,\s]+)[^,]*, (\d+) Hz, ([^,]+)")
 _CHAPTER = re.compile(r"Chapter #\S+ start ([\d.]+), end ([\d.]+)\s*\n\s*Metadata:\s*\n\s*title\s*: (.*)")
@@ -57,6 +56,28 @@ def _channels(text: str) -> int:
     return int(m.group(1)) if m else 2
 
 
+@dataclass(frozen=True)
+class Measured:
+    """What decoding a file once tells: every level `check` judges, and its hop energies.
+
+    Taken once per delivered chapter file right after it is encoded; the M4B's figures
+    are combined from its chapters' (it is their AAC frames, copied), so nothing is
+    decoded twice.
+    """
+
+    frames: int
+    loudness_lufs: float
+    sum_sq: float
+    true_peak: float  # linear, from ffmpeg's ebur128 meter (0.1 dB steps)
+    floor_ms: float  # mean square of the quietest 0.5 s window
+    head_db: float
+    tail_db: float
+    hop_energies: np.ndarray = field(repr=False, compare=False)
+
+    def rms_db(self, channels: int) -> float:
+        return 10 * math.log10(self.sum_sq / (self.frames * channels)) if self.sum_sq > 0 else -math.inf
+
+
 @dataclass
 class _Acc:
     """Running measurements over decoded chunks."""
@@ -66,50 +87,51 @@ class _Acc:
     meter: LoudnessMeter = field(init=False)
     sum_sq: float = 0.0
     frames: int = 0
-    peak: float = 0.0
     windows: list[float] = field(default_factory=list)
     head: np.ndarray | None = None
-    tail: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tail: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
     def __post_init__(self) -> None:
         self.meter = LoudnessMeter(self.rate, self.channels)
 
     def feed(self, x: np.ndarray) -> None:
         self.meter.feed(x)
-        self.sum_sq += float(np.square(x).sum())
+        self.sum_sq += float(np.square(x, dtype=np.float64).sum())
         self.frames += len(x)
-        for c in range(self.channels):
-            self.peak = max(self.peak, float(true_peak_envelope(x[:, c]).max(initial=0.0)))
         win = int(self.rate * WINDOW_S)
         n = len(x) // win
         if n:
-            ms = np.square(x[: n * win]).mean(axis=1).reshape(n, win).mean(axis=1)
+            ms = np.square(x[: n * win], dtype=np.float64).mean(axis=1).reshape(n, win).mean(axis=1)
             self.windows.extend(ms.tolist())
         if self.head is None:
             self.head = x[:win].copy()
         self.tail = np.concatenate([self.tail.reshape(-1, self.channels), x])[-win:]
 
+    def result(self, true_peak_db: float) -> Measured:
+        floor = min(self.windows) if self.windows else self.sum_sq / max(1, self.frames * self.channels)
+        return Measured(self.frames, self.meter.integrated(), self.sum_sq, db_to_lin(true_peak_db), floor,
+                        _rms_db(self.head), _rms_db(self.tail), self.meter.energies())
+
 
 def _rms_db(x: np.ndarray | None) -> float:
     if x is None or x.size == 0:
         return -math.inf
-    return 10 * math.log10(float(np.square(x).mean())) if np.any(x) else -math.inf
+    return 10 * math.log10(float(np.square(x, dtype=np.float64).mean())) if np.any(x) else -math.inf
 
 
-def _measure(path: Path, rate: int, channels: int) -> _Acc:
-    argv = [ffmpeg_exe(), *BASE_ARGS, "-i", str(path), "-vn", "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1"]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def measure_file(path: Path, rate: int, channels: int) -> Measured:
+    """Decode `path` once (one ffmpeg process, 10 s chunks) and measure it."""
     acc = _Acc(rate, channels)
-    assert proc.stdout is not None and proc.stderr is not None
-    size = rate * CHUNK_S * channels * 2
-    while data := proc.stdout.read(size):
-        data = data[: len(data) - len(data) % (2 * channels)]
-        acc.feed(np.frombuffer(data, "<i2").astype(np.float64).reshape(-1, channels) / 32768.0)
-    err = proc.stderr.read().decode("utf-8", "replace")
-    if proc.wait() != 0 or acc.frames == 0:
-        last = err.strip().splitlines()[-1] if err.strip() else "no audio decoded"
-        raise UserError(f"cannot read audio file {path.name}: {last}")
-    return acc
+    stream = DecodeStream(path, rate * CHUNK_S, channels)
+    try:
+        for data in stream:
+            data = data[: len(data) - len(data) % (2 * channels)]
+            acc.feed(np.frombuffer(data, "<i2").reshape(-1, channels) * np.float32(1.0 / 32768.0))
+    except FFmpegError as exc:
+        raise UserError(f"cannot read audio file {path.name}: {exc.message}") from None
+    if acc.frames == 0:
+        raise UserError(f"cannot read audio file {path.name}: no audio decoded")
+    return acc.result(stream.true_peak_db)
 
 
 def _tags_and_cover(path: Path, info: str) -> tuple[dict[str, str], bool]:
@@ -131,8 +153,8 @@ def _tags_and_cover(path: Path, info: str) -> tuple[dict[str, str], bool]:
     return tags, cover
 
 
-def analyze_file(path: Path) -> FileFacts:
-    """All facts `audiobook check` judges, for one file."""
+def analyze_file(path: Path, measured: Measured | None = None) -> FileFacts:
+    """All facts `audiobook check` judges, for one file (`measured`: its levels, known)."""
     try:
         head = path.read_bytes()[:65536] if path.is_file() else b""
     except OSError as exc:
@@ -143,18 +165,16 @@ def analyze_file(path: Path) -> FileFacts:
     if fmt is None or m is None:
         raise UserError(f"not an audio file: {path.name}")
     codec, rate, channels = m.group(1), int(m.group(2)), _channels(m.group(3))
-    acc = _measure(path, rate, channels)
+    acc = measured if measured is not None else measure_file(path, rate, channels)
     scan = scan_mp3(path.read_bytes()) if fmt == "mp3" else None
     br = _BITRATE.search(info)
     bitrate = scan.bitrate_kbps if scan else (int(br.group(1)) if br else None)
     tags, cover = _tags_and_cover(path, info)
     chapters = tuple((float(a), float(b), t.strip()) for a, b, t in _CHAPTER.findall(info))
-    floor = min(acc.windows) if acc.windows else acc.sum_sq / max(1, acc.frames * channels)
     return FileFacts(
         path=path, format=fmt, codec=codec, duration_s=acc.frames / rate, sample_rate=rate,
         channels=channels, bitrate_kbps=bitrate, vbr=scan.is_vbr if scan else None,
-        loudness_lufs=acc.meter.integrated(),
-        rms_db=10 * math.log10(acc.sum_sq / (acc.frames * channels)) if acc.sum_sq > 0 else -math.inf,
-        true_peak_db=lin_to_db(acc.peak), noise_floor_db=10 * math.log10(floor) if floor > 0 else -math.inf,
-        head_db=_rms_db(acc.head), tail_db=_rms_db(acc.tail), chapters=chapters, tags=tags, cover=cover,
+        loudness_lufs=acc.loudness_lufs, rms_db=acc.rms_db(channels), true_peak_db=lin_to_db(acc.true_peak),
+        noise_floor_db=10 * math.log10(acc.floor_ms) if acc.floor_ms > 0 else -math.inf,
+        head_db=acc.head_db, tail_db=acc.tail_db, chapters=chapters, tags=tags, cover=cover,
     )

@@ -8,11 +8,11 @@ at head and tail, one channel layout for all files); generic is a looser sanity 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.audio.analyze import FileFacts, analyze_file
+from pipeline.audio.analyze import FileFacts, Measured, analyze_file
 from pipeline.errors import UserError
 
 AUDIO_SUFFIXES = frozenset({".mp3", ".m4b", ".m4a", ".wav", ".flac", ".ogg", ".opus", ".aac"})
@@ -168,15 +168,19 @@ def audio_files(path: Path) -> list[Path]:
     raise UserError(f"no such file or directory: {path}")
 
 
-def check_path(path: Path, profile: str = "acx") -> CheckReport:
-    """Measure and judge a file or every audio file of a directory."""
+def check_path(path: Path, profile: str = "acx", known: Mapping[Path, Measured] | None = None) -> CheckReport:
+    """Measure and judge a file or every audio file of a directory.
+
+    `known`: levels already measured (the build measured each file as it encoded it),
+    so those files are not decoded again.
+    """
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     prof = PROFILES[profile]
     files = audio_files(Path(path))
     if not files:
         raise UserError(f"no audio files in {path}")
-    reports = tuple(judge(analyze_file(f), prof) for f in files)
+    reports = tuple(judge(analyze_file(f, (known or {}).get(f)), prof) for f in files)
     layouts = sorted({r.facts.channels for r in reports})
     same = RuleResult("channels_consistent", len(layouts) == 1,
                       "channels: " + ", ".join("mono" if c == 1 else f"{c} ch" for c in layouts))

@@ -5,12 +5,16 @@ machines, so formats are sniffed from bytes and durations come from decoded samp
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import math
 import os
+import re
 import struct
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,9 +28,11 @@ MIN_DURATION_S = 0.05  # anything shorter is not a usable clip
 ENCODERS: dict[str, tuple[str, ...]] = {
     "mp3": ("-c:a", "libmp3lame", "-f", "mp3"),
     "flac": ("-c:a", "flac", "-f", "flac"),
-    "m4a": ("-c:a", "aac", "-f", "ipod"),
+    "m4a": ("-c:a", "aac", "-aac_coder", "fast", "-f", "ipod"),
+    "aac": ("-c:a", "aac", "-aac_coder", "fast", "-f", "adts"),  # M4B pieces: concatenable frames
     "wav": ("-c:a", "pcm_s16le", "-f", "wav"),
 }
+PIPE_BYTES = 1 << 20  # larger pipes: fewer wake-ups of ffmpeg and of its feeder
 
 
 @lru_cache(maxsize=1)
@@ -75,6 +81,106 @@ def ffmpeg_info(path: Path) -> str:
     log.debug("ffmpeg argv: %s", argv)
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     return proc.stderr.decode("utf-8", "replace")
+
+
+class FFmpegPipe:
+    """An ffmpeg process reading its input from stdin (the wrapper's streaming form)."""
+
+    def __init__(self, args: Sequence[str]) -> None:
+        argv = [ffmpeg_exe(), *BASE_ARGS, *args]
+        log.debug("ffmpeg argv: %s", argv)
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE)
+        except OSError as exc:
+            raise FFmpegError(f"cannot run ffmpeg: {exc.strerror or exc}") from exc
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(self.proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+    def write(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+
+    def finish(self) -> None:
+        """Close stdin and wait; a non-zero exit raises with ffmpeg's last stderr line."""
+        assert self.proc.stdin is not None and self.proc.stderr is not None
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.close()
+        err = self.proc.stderr.read()
+        if self.proc.wait() != 0:
+            raise FFmpegError(f"ffmpeg exited {self.proc.returncode}: {_last_line(err)}")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stderr):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
+
+
+class EncoderPipe(FFmpegPipe):
+    """ffmpeg encoding s16le written to its stdin into `out` in one output format."""
+
+    def __init__(self, fmt: str, bitrate: str | None, rate: int, channels: int, out: Path) -> None:
+        super().__init__(["-f", "s16le", "-ar", str(rate), "-ac", str(channels), "-i", "pipe:0",
+                          *encode_args(fmt, bitrate), "-y", str(out)])
+
+
+@contextlib.contextmanager
+def run_ffmpeg_streaming(args: Sequence[str]) -> Iterator[FFmpegPipe]:
+    """ffmpeg fed through stdin inside a with block: finished on exit, killed on error."""
+    pipe = FFmpegPipe(args)
+    try:
+        yield pipe
+    except BaseException:
+        pipe.kill()
+        raise
+    pipe.finish()
+
+
+_EBUR128 = re.compile(r"I:\s+(-?[\d.]+|-inf) LUFS.*?Peak:\s+(-?[\d.]+|-inf) dBFS", re.S)
+
+
+class DecodeStream:
+    """Any audio file decoded to s16le chunks by one ffmpeg process, metered on the way.
+
+    ffmpeg's own ebur128 filter (true peak on) sits in the decode: its integrated
+    loudness and true peak are what a listener's tools will report, and the 4x
+    oversampling runs in C rather than in numpy. Read `loudness_lufs`/`true_peak_db`
+    after iterating. A failed decode raises FFmpegError with ffmpeg's error line.
+    """
+
+    def __init__(self, path: Path, frames: int, channels: int, rate: int | None = None) -> None:
+        self.path, self.frames, self.channels, self.rate = path, frames, channels, rate
+        self.loudness_lufs = self.true_peak_db = -math.inf
+
+    def __iter__(self) -> Iterator[bytes]:
+        conv = ["-ac", str(self.channels), *(["-ar", str(self.rate)] if self.rate else [])]
+        argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-i", str(self.path),
+                "-vn", "-af", "ebur128=peak=true:framelog=quiet", *conv, "-f", "s16le", "-acodec", "pcm_s16le",
+                "pipe:1"]
+        log.debug("ffmpeg argv: %s", argv)
+        with tempfile.TemporaryFile() as err:  # info-level chatter must never fill a pipe
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+            assert proc.stdout is not None
+            try:
+                while data := proc.stdout.read(self.frames * 2 * self.channels):
+                    yield data
+                code = proc.wait()
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                proc.stdout.close()
+            err.seek(0)
+            text = err.read().decode("utf-8", "replace")
+        if code != 0:
+            errors = [ln for ln in text.splitlines() if "rror" in ln or "nvalid" in ln]
+            raise FFmpegError(f"ffmpeg exited {code}: {errors[-1].strip() if errors else _last_line(text.encode())}")
+        if m := _EBUR128.search(text[text.rfind("Summary:"):]):
+            self.loudness_lufs, self.true_peak_db = (float(v) for v in m.groups())
 
 
 # --- format sniffing -----------------------------------------------------------------
@@ -212,7 +318,7 @@ def encode_args(fmt: str, bitrate: str | None) -> list[str]:
     if fmt not in ENCODERS:
         raise ValueError(f"unsupported output format {fmt!r}")
     args = list(ENCODERS[fmt])
-    if bitrate and fmt in ("mp3", "m4a"):
+    if bitrate and fmt in ("mp3", "m4a", "aac"):
         args[2:2] = ["-b:a", bitrate]
     return args
 

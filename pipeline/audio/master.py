@@ -1,26 +1,24 @@
 """Mastering: gain a stitched chapter to the target loudness under a true-peak ceiling.
 
-One streaming pass over the raw chapter: gain, a look-ahead limiter only where a
-100 ms hop could reach the ceiling, a very low room-tone noise floor, then s16 out
-to the mastered WAV (only when something needs it) and to ffmpeg encoders reading
-stdin. The encode is the slow part and runs on one core: the Python side stays cheap
-(float32, 10 s chunks, 4x oversampling only on hops whose gained sample peak is
-within CANDIDATE_DB of the ceiling) and hands finished chunks to a writer thread
-through a bounded queue, so ffmpeg never waits on a chunk being computed.
+One streaming pass over the raw chapter into ffmpeg encoders reading stdin. Most 10 s
+chunks are far from the ceiling: pydub gains them and lays the room tone under them
+(`apply_gain`, `overlay`: C loops over s16, no float round trip). Chunks where a 100 ms
+hop could reach the ceiling go through numpy instead: gain, then a look-ahead limiter
+(4x oversampled) on just those hops. Finished chunks reach the encoders through a
+writer thread and a bounded queue, so ffmpeg never waits on a chunk being computed.
 Loudness after limiting is predicted from the stitcher's hop energies; if the
 prediction misses the target by more than MAX_MISS_LU the pass runs again with a
-corrected gain.
+corrected gain. Lossy encoders overshoot peaks: the limiter aims `headroom_db` under
+the delivery ceiling, and the packager measures the encoded files and re-masters a
+chapter with more headroom if one still overshoots.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
-import os
 import queue
-import subprocess
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,27 +26,34 @@ from typing import BinaryIO
 
 import numpy as np
 
-from pipeline.audio.ffmpeg import BASE_ARGS, atomic_target, encode_args, ffmpeg_exe, wav_header
+with warnings.catch_warnings():  # pydub looks for an ffmpeg on PATH at import; we never use it
+    warnings.simplefilter("ignore", RuntimeWarning)
+    warnings.simplefilter("ignore", DeprecationWarning)  # audioop on 3.12 (audioop-lts on 3.13)
+    from pydub import AudioSegment
+
+from pipeline.audio.ffmpeg import EncoderPipe
 from pipeline.audio.loudness import db_to_lin, gated_loudness, limiter_gain, lin_to_db
 from pipeline.audio.stitch import StitchedChapter
 from pipeline.errors import FFmpegError
 
 log = logging.getLogger(__name__)
 
-LOSSY_HEADROOM_DB = 1.0  # MP3/AAC encoding overshoots peaks: limit this much lower
+LOSSY_HEADROOM_DB = 1.2  # MP3/AAC overshoot peaks: the limiter aims this much lower
 LIMIT_RADIUS_MS = 8  # limiter ramps take ~2x this
 CANDIDATE_DB = 1.0  # inter-sample overshoot allowed for before a hop is oversampled
 ROOM_TONE_DB = -78.0  # RMS of the noise floor under everything (ACX: <= -60 dB)
 HOPS_PER_CHUNK = 100  # 10 s: per-chunk Python overhead stays negligible
 QUEUE_CHUNKS = 6  # chunks buffered ahead of the encoders (~5 MB of s16 mono)
-PIPE_BYTES = 1 << 20  # larger pipe: fewer wake-ups of ffmpeg and of the writer
-MAX_MISS_LU = 0.4
+MAX_MISS_LU = 0.4  # an encode pass this far off is run again
+DRY_MISS_LU = 0.15  # dry passes are cheap: aim closer
+DRY_PASS_SHARE = 0.02  # limiter on more hops than this: settle the gain before encoding
+DRY_STRIDE = 3  # a dry pass limits every third limited chunk and extrapolates
 MAX_PASSES = 3
 
 
 @dataclass(frozen=True)
 class EncodeTarget:
-    """One output file to encode while mastering (fmt: mp3, m4a, flac)."""
+    """One output file to encode while mastering (fmt: mp3, aac, flac, wav, m4a)."""
 
     fmt: str
     path: Path  # written as a temporary name; renamed by the caller when complete
@@ -57,7 +62,6 @@ class EncodeTarget:
 
 @dataclass(frozen=True)
 class MasterResult:
-    wav_path: Path | None
     frames: int
     gain_db: float
     loudness_lufs: float  # predicted from hop energies after gain and limiting
@@ -65,47 +69,10 @@ class MasterResult:
     limited_hops: int  # chunks in which the limiter reduced the gain
 
 
-def encoder_argv(fmt: str, bitrate: str | None, rate: int, channels: int, out: str) -> list[str]:
-    """The exact ffmpeg command that encodes s16le from stdin (the bench runs it bare)."""
-    return [
-        ffmpeg_exe(), *BASE_ARGS, "-f", "s16le", "-ar", str(rate), "-ac", str(channels),
-        "-i", "pipe:0", *encode_args(fmt, bitrate), "-y", out,
-    ]
-
-
-class _Encoder:
-    """An ffmpeg process fed s16le on stdin, writing `target.path`."""
-
-    def __init__(self, target: EncodeTarget, rate: int, channels: int) -> None:
-        argv = encoder_argv(target.fmt, target.bitrate, rate, channels, str(target.path))
-        log.debug("ffmpeg argv: %s", argv)
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert self.proc.stdin is not None
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(self.proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-
-    def write(self, data: bytes) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(data)
-
-    def finish(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stderr is not None
-        with contextlib.suppress(BrokenPipeError):
-            self.proc.stdin.close()
-        err = self.proc.stderr.read()
-        if self.proc.wait() != 0:
-            lines = [ln for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
-            raise FFmpegError(f"ffmpeg exited {self.proc.returncode}: {lines[-1] if lines else '?'}")
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-
 class _Feeder:
     """A thread writing queued chunks to the encoders, so computing never waits on a pipe."""
 
-    def __init__(self, encoders: Sequence[_Encoder]) -> None:
+    def __init__(self, encoders: Sequence[EncoderPipe]) -> None:
         self.encoders = encoders
         self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_CHUNKS)
         self.failed = False
@@ -131,16 +98,31 @@ class _Feeder:
         self.thread.join()
 
 
-def _room_tone(rate: int, channels: int, frames: int, seed: int) -> np.ndarray:
-    """A deterministic noise buffer at ROOM_TONE_DB RMS (full scale 1.0)."""
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal((frames, channels)) * db_to_lin(ROOM_TONE_DB)).astype(np.float32)
+@dataclass(frozen=True)
+class _Tone:
+    """The room-tone buffer of one chunk, as float (numpy path) and as a pydub segment."""
+
+    f32: np.ndarray
+    seg: AudioSegment
+
+    @classmethod
+    def make(cls, rate: int, channels: int, frames: int, seed: int) -> _Tone:
+        """A deterministic noise buffer at ROOM_TONE_DB RMS (full scale 1.0)."""
+        rng = np.random.default_rng(seed)
+        noise = (rng.standard_normal((frames, channels)) * db_to_lin(ROOM_TONE_DB)).astype(np.float32)
+        s16 = np.rint(noise * 32768.0).astype("<i2")
+        seg = AudioSegment(data=s16.tobytes(), sample_width=2, frame_rate=rate, channels=channels)
+        return cls(s16 * np.float32(1.0 / 32768.0), seg)
+
+
+def _read_raw(fh: BinaryIO, start: int, stop: int, channels: int) -> bytes:
+    fh.seek(start * 2 * channels)
+    return fh.read((stop - start) * 2 * channels)
 
 
 def _read(fh: BinaryIO, start: int, stop: int, channels: int, gain: float) -> np.ndarray:
     """Frames [start, stop) of the raw s16 chapter, gained, as float32."""
-    fh.seek(start * 2 * channels)
-    raw = np.frombuffer(fh.read((stop - start) * 2 * channels), dtype="<i2").reshape(-1, channels)
+    raw = np.frombuffer(_read_raw(fh, start, stop, channels), dtype="<i2").reshape(-1, channels)
     return raw * np.float32(gain / 32768.0)
 
 
@@ -157,37 +139,56 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-def _process_chunk(
-    st: StitchedChapter, fh: BinaryIO, k: int, gain: float, ceiling: float, state: _PassState
-) -> np.ndarray:
-    """Gained frames of chunk k, limited only around hops that could reach the ceiling.
+@dataclass(frozen=True)
+class _Chunk:
+    k: int
+    start: int
+    stop: int
+    h0: int  # first hop of the chunk
+    p0: int  # first hop whose peak can ramp the gain into the chunk
+
+
+def _chunk(st: StitchedChapter, k: int) -> _Chunk:
+    size = st.hop * HOPS_PER_CHUNK
+    h0 = k * HOPS_PER_CHUNK
+    return _Chunk(k, k * size, min(st.frames, (k + 1) * size), h0, max(0, h0 - 1))
+
+
+def _pydub_chunk(st: StitchedChapter, fh: BinaryIO, c: _Chunk, gain_db: float, tone: _Tone,
+                 state: _PassState) -> bytes:
+    """A chunk far from the ceiling: pydub gain plus room tone, straight in s16."""
+    raw = _read_raw(fh, c.start, c.stop, st.channels)
+    seg = AudioSegment(data=raw, sample_width=2, frame_rate=st.rate, channels=st.channels)
+    out = seg.apply_gain(gain_db).overlay(tone.seg)  # the tone is cut to the chunk
+    state.peak = max(state.peak, out.max / 32768.0)
+    return bytes(out.raw_data)
+
+
+def _limited_chunk(st: StitchedChapter, fh: BinaryIO, c: _Chunk, cand: np.ndarray, gain: float,
+                   ceiling: float, tone: _Tone, state: _PassState) -> bytes:
+    """A chunk where a hop could reach the ceiling: numpy gain, limiter on those hops only.
 
     The 4x oversampling is the expensive part, so it runs on those hops (plus the
-    limiter's reach) rather than on the whole chunk; most chunks skip it entirely.
+    limiter's reach) rather than on the whole chunk.
     """
-    chunk, radius = st.hop * HOPS_PER_CHUNK, st.rate * LIMIT_RADIUS_MS // 1000
-    start, stop = k * chunk, min(st.frames, (k + 1) * chunk)
-    h0 = k * HOPS_PER_CHUNK
-    p0 = max(0, h0 - 1)  # a peak just before the chunk ramps the gain into it
-    peaks = st.hop_peaks[p0 : h0 + HOPS_PER_CHUNK + 1]
-    cand = peaks * (gain * db_to_lin(CANDIDATE_DB)) >= ceiling
-    if not cand.any():
-        return _read(fh, start, stop, st.channels, gain)
+    radius = st.rate * LIMIT_RADIUS_MS // 1000
     margin = 4 * radius + 64
-    lo, hi = max(0, start - margin), min(st.frames, stop + margin)
+    lo, hi = max(0, c.start - margin), min(st.frames, c.stop + margin)
     ext = _read(fh, lo, hi, st.channels, gain)
     g = np.ones(len(ext), dtype=np.float32)
     for a, b in _runs(cand):
-        s0 = max(0, (p0 + a) * st.hop - lo - margin)
-        s1 = min(len(ext), (p0 + b) * st.hop - lo + margin)
+        s0 = max(0, (c.p0 + a) * st.hop - lo - margin)
+        s1 = min(len(ext), (c.p0 + b) * st.hop - lo + margin)
         g[s0:s1] = np.minimum(g[s0:s1], limiter_gain(ext[s0:s1], ceiling, radius))
-    x, g = ext[start - lo : stop - lo], g[start - lo : stop - lo]
-    if g.min() >= 1.0:
-        return x
-    state.limited += 1
-    y = x * g[:, None]
-    _adjust_energies(state.energies, x, y, g, st.hop, h0)
-    return y
+    x, g = ext[c.start - lo : c.stop - lo], g[c.start - lo : c.stop - lo]
+    y = x
+    if g.min() < 1.0:
+        state.limited += 1
+        y = x * g[:, None]
+        _adjust_energies(state.energies, x, y, g, st.hop, c.h0)
+    y = y + tone.f32[: len(y)]
+    state.peak = max(state.peak, float(y.max(initial=0.0)), -float(y.min(initial=0.0)))
+    return _to_s16(y)
 
 
 def _adjust_energies(energies: np.ndarray, x: np.ndarray, y: np.ndarray, g: np.ndarray, hop: int, h0: int) -> None:
@@ -211,40 +212,33 @@ def _to_s16(y: np.ndarray) -> bytes:
     return y.astype("<i2").tobytes()
 
 
-def _one_pass(
-    st: StitchedChapter, gain: float, ceiling: float, wav: BinaryIO | None, feeder: _Feeder, seed: int
-) -> _PassState:
-    state = _PassState(energies=st.hop_energies * gain * gain)
-    chunk = st.hop * HOPS_PER_CHUNK
-    tone = _room_tone(st.rate, st.channels, chunk, seed)
+def _one_pass(st: StitchedChapter, gain_db: float, ceiling: float, feeder: _Feeder, seed: int) -> _PassState:
+    state = _PassState(energies=st.hop_energies * db_to_lin(2 * gain_db))
+    gain = db_to_lin(gain_db)
+    tone = _Tone.make(st.rate, st.channels, st.hop * HOPS_PER_CHUNK, seed)
     with open(st.pcm_path, "rb") as fh:
-        for k in range((st.frames + chunk - 1) // chunk):
-            y = _process_chunk(st, fh, k, gain, ceiling, state)
-            y += tone[: len(y)]
-            state.peak = max(state.peak, float(y.max(initial=0.0)), -float(y.min(initial=0.0)))
-            data = _to_s16(y)
+        for k in range(_chunk_count(st)):
+            c = _chunk(st, k)
+            cand = _candidates(st, c, gain, ceiling)
+            if cand.any():
+                data = _limited_chunk(st, fh, c, cand, gain, ceiling, tone, state)
+            else:
+                data = _pydub_chunk(st, fh, c, gain_db, tone, state)
             if feeder.failed:
                 break  # an encoder stopped reading: its exit status says why
             feeder.write(data)
-            if wav is not None:
-                wav.write(data)
     return state
 
 
-def _encode_pass(
-    st: StitchedChapter, gain_db: float, ceiling: float, part: Path | None,
-    encodes: Sequence[EncodeTarget], seed: int,
-) -> _PassState:
-    """One mastering pass into `part` (if any) and every encoder; all or nothing."""
-    encoders: list[_Encoder] = []
+def _encode_pass(st: StitchedChapter, gain_db: float, ceiling: float, encodes: Sequence[EncodeTarget],
+                 seed: int) -> _PassState:
+    """One mastering pass into every encoder; all or nothing (a failure leaves no file)."""
+    encoders: list[EncoderPipe] = []
     feeder: _Feeder | None = None
     try:
-        encoders = [_Encoder(t, st.rate, st.channels) for t in encodes]
+        encoders = [EncoderPipe(t.fmt, t.bitrate, st.rate, st.channels, t.path) for t in encodes]
         feeder = _Feeder(encoders)
-        with open(part, "wb") if part is not None else contextlib.nullcontext() as wav:
-            if wav is not None:
-                wav.write(wav_header(st.frames * 2 * st.channels, st.rate, st.channels))
-            state = _one_pass(st, db_to_lin(gain_db), ceiling, wav, feeder, seed)
+        state = _one_pass(st, gain_db, ceiling, feeder, seed)
         feeder.close()
         failed, feeder = feeder.failed, None
         for enc in encoders:
@@ -256,36 +250,93 @@ def _encode_pass(
             enc.kill()
         if feeder is not None:
             feeder.close()
-        if part is not None:
-            part.unlink(missing_ok=True)
+        for t in encodes:
+            t.path.unlink(missing_ok=True)
         raise
     return state
 
 
+def _candidates(st: StitchedChapter, c: _Chunk, gain: float, ceiling: float) -> np.ndarray:
+    """Per hop around chunk `c`: could its gained peak reach the ceiling?"""
+    return st.hop_peaks[c.p0 : c.h0 + HOPS_PER_CHUNK + 1] * (gain * db_to_lin(CANDIDATE_DB)) >= ceiling
+
+
+def _dry_loudness(st: StitchedChapter, gain_db: float, ceiling: float, seed: int) -> float:
+    """Loudness after limiting, estimated without encoding from every DRY_STRIDE-th limited chunk.
+
+    Chunks the limiter does not touch change exactly by the gain; the sampled limited
+    chunks give the energy the limiter takes, applied to the unsampled ones' hops.
+    """
+    gain = db_to_lin(gain_db)
+    state = _PassState(energies=st.hop_energies * gain * gain)
+    tone = _Tone.make(st.rate, st.channels, st.hop * HOPS_PER_CHUNK, seed)
+    skipped: list[_Chunk] = []
+    with open(st.pcm_path, "rb") as fh:
+        chunks = [_chunk(st, k) for k in range(_chunk_count(st))]
+        limited = [c for c in chunks if _candidates(st, c, gain, ceiling).any()]
+        for i, c in enumerate(limited):
+            if i % DRY_STRIDE:
+                skipped.append(c)
+                continue
+            _limited_chunk(st, fh, c, _candidates(st, c, gain, ceiling), gain, ceiling, tone, state)
+    sampled = [c for i, c in enumerate(limited) if i % DRY_STRIDE == 0]
+    before = sum(float(st.hop_energies[c.h0 : c.h0 + HOPS_PER_CHUNK].sum()) for c in sampled) * gain * gain
+    after = sum(float(state.energies[c.h0 : c.h0 + HOPS_PER_CHUNK].sum()) for c in sampled)
+    ratio = after / before if before > 0 else 1.0
+    for c in skipped:
+        state.energies[c.h0 : c.h0 + HOPS_PER_CHUNK] *= ratio
+    return gated_loudness(state.energies, st.hop)
+
+
+def _chunk_count(st: StitchedChapter) -> int:
+    size = st.hop * HOPS_PER_CHUNK
+    return (st.frames + size - 1) // size
+
+
+def _limited_share(st: StitchedChapter, gain_db: float, ceiling: float) -> float:
+    """Fraction of hops the limiter may touch at this gain."""
+    if len(st.hop_peaks) == 0:
+        return 0.0
+    return float(np.mean(st.hop_peaks * db_to_lin(gain_db + CANDIDATE_DB) >= ceiling))
+
+
+def _settle_gain(st: StitchedChapter, gain_db: float, ceiling: float, target_lufs: float, seed: int) -> float:
+    """The gain that meets the target after limiting, found by dry passes (no encoding).
+
+    Only worth it when the limiter has much to do: otherwise limiting hardly moves the
+    loudness and the encode pass itself shows any miss.
+    """
+    if _limited_share(st, gain_db, ceiling) < DRY_PASS_SHARE:
+        return gain_db
+    for _ in range(MAX_PASSES):
+        lufs = _dry_loudness(st, gain_db, ceiling, seed)
+        miss = target_lufs - lufs
+        if not np.isfinite(lufs) or abs(miss) <= DRY_MISS_LU:
+            break
+        log.debug("chapter loudness %.2f LUFS after limiting; gain %+.2f dB more", lufs, miss)
+        gain_db += miss
+    return gain_db
+
+
 def master_chapter(
     st: StitchedChapter,
-    wav_out: Path | None,
     *,
     target_lufs: float,
     true_peak_db: float,
     encodes: Sequence[EncodeTarget] = (),
     seed: int = 0,
+    headroom_db: float = LOSSY_HEADROOM_DB,
 ) -> MasterResult:
-    """Write the mastered chapter to `wav_out` (atomically; None: no WAV) and encode `encodes`."""
-    ceiling = db_to_lin(true_peak_db - LOSSY_HEADROOM_DB)
+    """Master `st` and encode it to every target (the caller renames them when done)."""
+    ceiling = db_to_lin(true_peak_db - headroom_db)
     gain_db = target_lufs - st.loudness_lufs if np.isfinite(st.loudness_lufs) else 0.0
-    part = None
-    if wav_out is not None:
-        wav_out.parent.mkdir(parents=True, exist_ok=True)
-        part = atomic_target(wav_out)
+    gain_db = _settle_gain(st, gain_db, ceiling, target_lufs, seed)
     for attempt in range(MAX_PASSES):
-        state = _encode_pass(st, gain_db, ceiling, part, encodes, seed)
+        state = _encode_pass(st, gain_db, ceiling, encodes, seed)
         lufs = gated_loudness(state.energies, st.hop)
         miss = target_lufs - lufs
         if not np.isfinite(lufs) or abs(miss) <= MAX_MISS_LU or attempt == MAX_PASSES - 1:
             break
         log.debug("chapter loudness %.2f LUFS after limiting; pass %d again", lufs, attempt + 2)
         gain_db += miss
-    if part is not None and wav_out is not None:
-        os.replace(part, wav_out)
-    return MasterResult(wav_out, st.frames, gain_db, lufs, lin_to_db(state.peak), state.limited)
+    return MasterResult(st.frames, gain_db, lufs, lin_to_db(state.peak), state.limited)

@@ -1,26 +1,36 @@
-"""Chapter stitching: decode each clip, trim its silence, join with boundary pauses.
+"""Chapter stitching with pydub: decode each clip, trim its silence, join with pauses.
 
-Linear and bounded: clips stream one at a time into a raw s16 file on disk while a
-streaming BS.1770 meter measures them (never `AudioSegment +=`, which is quadratic:
-27.7 s and 510 MB for an hour). The result records where every clip landed, in
+Every clip becomes a pydub `AudioSegment` (decoded to PCM first: the ffmpeg wheel has no
+ffprobe, so pydub's own loaders cannot be used); pydub trims it (silence detection
+relative to the clip's own peak), fades both cut points, and makes the pauses
+(`AudioSegment.silent`). The chapter is never built with `+` (quadratic: 27.7 s and
+510 MB for an hour): each piece's `raw_data` streams into a raw s16 file on disk while a
+streaming BS.1770 meter measures it. The result records where every clip landed, in
 samples, so seams and pauses can be verified and chapter marks are exact.
 """
 
 from __future__ import annotations
 
 import struct
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+with warnings.catch_warnings():  # pydub looks for an ffmpeg on PATH at import; we never use it
+    warnings.simplefilter("ignore", RuntimeWarning)
+    warnings.simplefilter("ignore", DeprecationWarning)  # audioop on 3.12 (audioop-lts on 3.13)
+    from pydub import AudioSegment
+    from pydub.silence import detect_leading_silence
+
 from pipeline.audio.ffmpeg import decode_to_pcm
 from pipeline.audio.loudness import LoudnessMeter
 from pipeline.errors import BadAudioError, CorruptClipError
 from pipeline.models import Boundary, Pauses
 
-TRIM_THRESHOLD_DB = -40.0  # relative to the clip's loudest 10 ms window
+TRIM_BELOW_PEAK_DB = 45.0  # a 10 ms window this far under the clip's peak is silence
 WINDOW_MS = 10
 KEEP_HEAD_MS = 5  # kept before the first window above threshold
 KEEP_TAIL_MS = 20  # kept after the last one: decays are not cut
@@ -80,8 +90,8 @@ def _wav_fast_path(data: bytes, rate: int, channels: int) -> bytes | None:
     return None
 
 
-def _load_pcm16(path: Path, rate: int, channels: int) -> np.ndarray:
-    """Decode a clip to int16 frames x channels (a plain WAV at our format: no ffmpeg).
+def load_segment(path: Path, rate: int, channels: int) -> AudioSegment:
+    """A clip as a pydub segment of s16 frames (a plain WAV at our format needs no ffmpeg).
 
     A clip that cannot be read or decoded raises CorruptClipError naming it, so the build
     can move it aside and fetch it again instead of failing the same way on every run.
@@ -97,86 +107,54 @@ def _load_pcm16(path: Path, rate: int, channels: int) -> np.ndarray:
         reason = exc.message if isinstance(exc, BadAudioError) else "it is missing"
         raise CorruptClipError(f"clip {path} is damaged: {reason}", path=str(path),
                                key=path.name.split(".")[0]) from None
-    return np.frombuffer(pcm[: len(pcm) - len(pcm) % (2 * channels)], dtype="<i2").reshape(-1, channels)
+    return AudioSegment(data=pcm[: len(pcm) - len(pcm) % (2 * channels)], sample_width=2,
+                        frame_rate=rate, channels=channels)
 
 
-def load_clip(path: Path, rate: int, channels: int) -> np.ndarray:
-    """Decode a clip to float32 frames x channels (full scale 1.0)."""
-    return _load_pcm16(path, rate, channels) * np.float32(1.0 / 32768.0)
+def trim_bounds(seg: AudioSegment) -> tuple[int, int]:
+    """[start, end) in ms of the clip's sound, found by pydub's silence detection.
 
-
-def trim_bounds(x: np.ndarray, rate: int) -> tuple[int, int]:
-    """[start, end) of the clip's sound: windows within TRIM_THRESHOLD_DB of its loudest.
-
-    Relative, not absolute: a quiet voice is trimmed as well as a loud one.
+    The threshold is relative to the clip's own peak, so a quiet voice is trimmed as
+    well as a loud one; digital silence keeps nothing.
     """
-    win = max(1, rate * WINDOW_MS // 1000)
-    n = len(x) // win
-    if n == 0:
-        return 0, len(x)
-    w = np.ascontiguousarray(x[: n * win], dtype=np.float32).reshape(n, -1)
-    power = np.einsum("ij,ij->i", w, w)  # per-window energy; the threshold is relative
-    top = float(power.max())
-    if top <= 0.0:
-        return 0, 0  # digital silence: nothing to keep
-    loud = np.flatnonzero(power >= top * 10.0 ** (TRIM_THRESHOLD_DB / 10.0))
-    start = max(0, int(loud[0]) * win - rate * KEEP_HEAD_MS // 1000)
-    end = min(len(x), (int(loud[-1]) + 1) * win + rate * KEEP_TAIL_MS // 1000)
+    if seg.max == 0:
+        return 0, 0
+    threshold = seg.max_dBFS - TRIM_BELOW_PEAK_DB
+    lead = detect_leading_silence(seg, threshold, WINDOW_MS)
+    trail = detect_leading_silence(seg.reverse(), threshold, WINDOW_MS)
+    length = len(seg)
+    start = max(0, lead - KEEP_HEAD_MS)
+    end = min(length, max(start, length - trail + KEEP_TAIL_MS))
     return start, end
 
 
-def _fade(y: np.ndarray, rate: int) -> int:
-    """Short linear fades in place at both ends of `y`; returns their length."""
-    fade = min(len(y) // 2, rate * FADE_MS // 1000)
-    if fade > 0:
-        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
-        y[:fade] *= ramp
-        y[-fade:] *= ramp[::-1]
-    return fade
+def trim_clip(seg: AudioSegment) -> AudioSegment:
+    """The clip's sound with short pydub fades at both cut points."""
+    start, end = trim_bounds(seg)
+    sound = seg[start:end]
+    fade = min(FADE_MS, len(sound) // 2)
+    return sound.fade_in(fade).fade_out(fade) if fade > 0 else sound
 
 
-def trim_clip(x: np.ndarray, rate: int) -> np.ndarray:
-    """The clip's sound with short fades at both cut points."""
-    start, end = trim_bounds(x, rate)
-    y = np.array(x[start:end], dtype=np.float32)
-    _fade(y, rate)
-    return y
-
-
-def _to_s16(y: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(y * 32768.0), -32768, 32767).astype("<i2")
-
-
-def trimmed_clip16(x16: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """(int16, float32) of the trimmed, faded clip.
-
-    Only the fades are requantised: everything between them is the clip's own samples,
-    so the s16 output needs no float round trip.
-    """
-    xf = x16 * np.float32(1.0 / 32768.0)
-    start, end = trim_bounds(xf, rate)
-    y = xf[start:end]
-    out = x16[start:end].copy()
-    fade = _fade(y, rate)
-    if fade > 0:
-        out[:fade] = _to_s16(y[:fade])
-        out[-fade:] = _to_s16(y[-fade:])
-    return out, y
-
-
-def pause_frames(pauses: Pauses, boundary: Boundary, rate: int, last: bool) -> int:
+def pause_ms(pauses: Pauses, boundary: Boundary, last: bool) -> int:
     """Silence after a clip: the boundary's pause (the tail after the last clip).
 
     Between clips the kept trim margins count toward the pause, so the heard gap
     (sound to sound) equals the configured pause.
     """
     if last:
-        return rate * pauses.tail // 1000
-    return rate * max(0, pauses.after(boundary) - KEEP_HEAD_MS - KEEP_TAIL_MS) // 1000
+        return pauses.tail
+    return max(0, pauses.after(boundary) - KEEP_HEAD_MS - KEEP_TAIL_MS)
+
+
+def silence(ms: int, rate: int, channels: int) -> AudioSegment:
+    """A pause of `ms` as a pydub segment at the chapter's format."""
+    quiet = AudioSegment.silent(duration=ms, frame_rate=rate)
+    return quiet if channels == 1 else quiet.set_channels(channels)
 
 
 class _RawWriter:
-    """Appends s16 frames to a file and feeds their float twin to the loudness meter."""
+    """Appends pydub segments' frames to a file and feeds them to the loudness meter."""
 
     def __init__(self, path: Path, rate: int, channels: int) -> None:
         self.fh = open(path, "wb")  # noqa: SIM115 - closed in close()
@@ -184,17 +162,18 @@ class _RawWriter:
         self.channels = channels
         self.frames = 0
 
-    def write(self, s16: np.ndarray, y: np.ndarray) -> None:
-        self.meter.feed(y)
-        self.fh.write(s16.tobytes())
-        self.frames += len(s16)
-
-    def silence(self, frames: int) -> None:
-        if frames <= 0:
+    def write(self, seg: AudioSegment) -> None:
+        raw = seg.raw_data
+        n = len(raw) // (2 * self.channels)
+        if n == 0:
             return
-        self.meter.feed_silence(frames)
-        self.fh.write(bytes(frames * 2 * self.channels))
-        self.frames += frames
+        if seg.max == 0:
+            self.meter.feed_silence(n)
+        else:
+            x = np.frombuffer(raw, dtype="<i2").reshape(-1, self.channels)
+            self.meter.feed(x * np.float32(1.0 / 32768.0))
+        self.fh.write(raw)
+        self.frames += n
 
     def close(self) -> None:
         self.fh.close()
@@ -210,23 +189,17 @@ def stitch_chapter(
     writer = _RawWriter(pcm_path, rate, channels)
     spans: list[tuple[int, int]] = []
     try:
-        writer.silence(rate * pauses.head // 1000)
+        writer.write(silence(pauses.head, rate, channels))
         for i, clip in enumerate(clips):
-            s16, y = trimmed_clip16(_load_pcm16(clip.path, rate, channels), rate)
-            spans.append((writer.frames, writer.frames + len(s16)))
-            writer.write(s16, y)
-            writer.silence(pause_frames(pauses, clip.boundary_after, rate, i == len(clips) - 1))
+            sound = trim_clip(load_segment(clip.path, rate, channels))
+            start = writer.frames
+            writer.write(sound)
+            spans.append((start, writer.frames))
+            writer.write(silence(pause_ms(pauses, clip.boundary_after, i == len(clips) - 1), rate, channels))
     finally:
         writer.close()
     meter = writer.meter
     return StitchedChapter(
-        pcm_path=pcm_path,
-        frames=writer.frames,
-        rate=rate,
-        channels=channels,
-        clip_spans=tuple(spans),
-        loudness_lufs=meter.integrated(),
-        hop=meter.hop,
-        hop_energies=meter.energies(),
-        hop_peaks=meter.peaks(),
+        pcm_path=pcm_path, frames=writer.frames, rate=rate, channels=channels, clip_spans=tuple(spans),
+        loudness_lufs=meter.integrated(), hop=meter.hop, hop_energies=meter.energies(), hop_peaks=meter.peaks(),
     )

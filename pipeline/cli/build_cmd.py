@@ -43,6 +43,7 @@ def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str
     ledger before it is sent. With no AUDIOCLEANER_API_KEY and no --backend, the offline
     voice (eSpeak NG) is used.
     """
+    from pipeline.audio.progress import choose_package_progress
     from pipeline.build import BuildOptions, choose_backend
     from pipeline.build import build as run_build
     from pipeline.synth.progress import choose_progress
@@ -59,6 +60,7 @@ def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str
         yes=yes, max_credits=max_credits,
         confirm=(lambda q: click.confirm(q, default=False, err=True)) if can_ask else None,
         progress=choose_progress(quiet=quiet, billed=choice.name != "local"),
+        package_progress=choose_package_progress(quiet=quiet),
         skip_package=no_package, force_output=force_output,
     )
     result = run_build(recipe, choice, options)

@@ -10,7 +10,7 @@ import pytest
 from scipy.signal import resample_poly
 
 from pipeline.audio.loudness import LoudnessMeter, true_peak_envelope
-from pipeline.audio.master import EncodeTarget, master_chapter
+from pipeline.audio.master import LOSSY_HEADROOM_DB, EncodeTarget, master_chapter
 from pipeline.audio.package import assemble_book
 from pipeline.audio.stitch import ClipRef, stitch_chapter
 from pipeline.errors import FFmpegError
@@ -65,33 +65,52 @@ def _loud_chapter(tmp_path: Path):
     return stitch_chapter(clips, Pauses(), tmp_path / "ch.raw")
 
 
-def test_master_limits_true_peak_without_wav(tmp_path: Path) -> None:
+def test_master_limits_true_peak_and_hits_loudness(tmp_path: Path) -> None:
     st = _loud_chapter(tmp_path)
-    mp3 = tmp_path / "out.mp3"
-    res = master_chapter(st, None, target_lufs=-18.0, true_peak_db=-3.0, encodes=[EncodeTarget("mp3", mp3, "192k")])
-    assert res.wav_path is None and res.limited_hops > 0
-    assert not list(tmp_path.glob(".*.part")) and not list(tmp_path.glob("*.wav"))
-    wav = tmp_path / "m.wav"
-    master_chapter(st, wav, target_lufs=-18.0, true_peak_db=-3.0)
-    x = pcm_array(wav.read_bytes()[44:])
+    mp3, wav = tmp_path / "out.mp3", tmp_path / "m.wav"
+    res = master_chapter(st, target_lufs=-18.0, true_peak_db=-3.0,
+                         encodes=[EncodeTarget("mp3", mp3, "192k"), EncodeTarget("wav", wav)])
+    assert res.limited_hops > 0 and mp3.stat().st_size > 0
+    x = pcm_array(wav.read_bytes()[-st.frames * 2:])
     assert len(x) == st.frames
-    assert 20 * np.log10(np.abs(resample_poly(x, 4, 1)).max()) <= -4.0 + 0.05  # ceiling minus lossy headroom
+    ceiling = -3.0 - LOSSY_HEADROOM_DB
+    assert 20 * np.log10(np.abs(resample_poly(x, 4, 1)).max()) <= ceiling + 0.05  # ceiling minus lossy headroom
     assert pyloudnorm.Meter(RATE).integrated_loudness(x) == pytest.approx(-18.0, abs=0.5)
+
+
+def test_quiet_chunks_are_gained_by_pydub_exactly(tmp_path: Path) -> None:
+    """Far from the ceiling, the mastered samples are pydub's apply_gain plus the room tone."""
+    from pydub import AudioSegment
+
+    (tmp_path / "clips").mkdir()
+    clip = ClipRef(write_clip(tmp_path / "clips" / "q.wav", fake_speech(3, seed=4, level=0.05)), Boundary.SENTENCE)
+    st = stitch_chapter([clip], Pauses(), tmp_path / "ch.raw")
+    wav = tmp_path / "m.wav"
+    res = master_chapter(st, target_lufs=-30.0, true_peak_db=-3.0, encodes=[EncodeTarget("wav", wav)])
+    assert res.limited_hops == 0
+    raw = (tmp_path / "ch.raw").read_bytes()
+    gained = AudioSegment(data=raw, sample_width=2, frame_rate=RATE, channels=1).apply_gain(res.gain_db)
+    x = np.frombuffer(wav.read_bytes()[-st.frames * 2:], "<i2").astype(np.int32)
+    y = np.frombuffer(gained.raw_data, "<i2").astype(np.int32)
+    residue = x - y  # the room tone alone: about -78 dBFS RMS, a few LSB
+    assert 0 < np.sqrt(np.mean(np.square(residue.astype(np.float64)))) < 12
 
 
 def test_encoder_failure_raises_and_leaves_nothing(tmp_path: Path) -> None:
     st = _loud_chapter(tmp_path)
+    good = EncodeTarget("wav", tmp_path / "m.wav")
     bad = EncodeTarget("mp3", tmp_path / "nodir" / "out.mp3", "192k")  # ffmpeg cannot open the output
     with pytest.raises(FFmpegError):
-        master_chapter(st, tmp_path / "m.wav", target_lufs=-20.0, true_peak_db=-3.0, encodes=[bad])
+        master_chapter(st, target_lufs=-20.0, true_peak_db=-3.0, encodes=[good, bad])
     assert not (tmp_path / "m.wav").exists() and not list(tmp_path.glob(".*.part"))
 
 
-def test_mp3_only_build_skips_master_wav_until_m4b_is_asked(tmp_path: Path) -> None:
+def test_state_keeps_no_wav_only_the_aac_pieces_the_m4b_needs(tmp_path: Path) -> None:
     chapters = make_chapters(tmp_path / "clips")[:1]
     out = tmp_path / "out"
     first = assemble_book(chapters, INFO, AudioSettings(formats=("mp3",)), out)
     assert first.m4b is None and not list((out / ".audiobook").rglob("*.wav"))
+    assert not list((out / ".audiobook").rglob("*.aac"))
     second = assemble_book(chapters, INFO, AudioSettings(formats=("mp3", "m4b")), out)
     assert second.m4b is not None and second.m4b.exists()
-    assert list((out / ".audiobook" / "pcm").glob("*.wav"))
+    assert not list((out / ".audiobook").rglob("*.wav")) and list((out / ".audiobook" / "aac").glob("*.aac"))

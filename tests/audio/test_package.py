@@ -12,6 +12,7 @@ from mutagen.mp4 import MP4
 from scipy.signal import resample_poly
 
 from pipeline.audio.ffmpeg import decode_to_pcm, ffmpeg_info
+from pipeline.audio.m4b import AAC_DELAY
 from pipeline.audio.package import assemble_book
 from pipeline.audio.stitch import ChapterInput, ClipRef
 from pipeline.audio.tags import BookInfo, ffmeta_escape, ffmetadata
@@ -67,9 +68,17 @@ def test_m4b_chapters_and_cover(book) -> None:
     for title in TITLES:
         assert f"title           : {title}" in info
     assert "(attached pic)" in info and "Video:" in info
-    frames = [c.frames for c in result.chapters]
-    assert starts[1] == pytest.approx(frames[0] / RATE, abs=0.001)  # exact sample counts
-    assert starts[2] == pytest.approx((frames[0] + frames[1]) / RATE, abs=0.001)
+    # Each mark sits where the chapter's own first sample decodes: its first clip then
+    # starts exactly clip_starts[0] later (the M4B is the chapters' AAC frames, copied).
+    # (The first chapter also owns the file's priming: its sample 0 decodes AAC_DELAY in.)
+    audio = decoded(result.m4b)
+    wavs = [p for p in result.chapter_files if p.suffix == ".wav"]
+    for k, (start, wav) in enumerate(zip(starts, wavs, strict=True)):
+        own = decoded(wav)
+        want = int(np.flatnonzero(np.abs(own) > 0.01)[0])  # the chapter's first sound, in its own file
+        mark = int(round(start * RATE)) + (AAC_DELAY if k == 0 else 0)
+        got = int(np.flatnonzero(np.abs(audio[mark:]) > 0.01)[0])
+        assert abs(got - want) <= 0.002 * RATE, (k, got - want)
     tags = MP4(result.m4b).tags
     assert tags["\xa9nam"] == [INFO.title] and tags["\xa9gen"] == ["Audiobook"] and "covr" in tags
 
