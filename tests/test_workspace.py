@@ -160,7 +160,7 @@ def test_a_damaged_clip_found_while_packaging_is_repaired(tmp_path: Path) -> Non
     out = tmp_path / "out"
     recipe = _offline(tmp_path, out)
     assert run_build(recipe, None, None)[0] == 0
-    clip = sorted((out / "clips").rglob("*.wav"))[0]
+    clip = sorted((out / "clips").rglob("*.flac"))[0]
     st = clip.stat()
     clip.write_bytes(b"\0" * st.st_size)
     os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -176,11 +176,11 @@ def test_a_lost_store_reuses_clips_and_says_what_may_have_been_paid(tmp_path: Pa
     out = tmp_path / "out"
     recipe = _offline(tmp_path, out)
     assert run_build(recipe, None, None)[0] == 0
-    clips = sorted(p.name for p in (out / "clips").rglob("*.wav"))
+    clips = sorted(p.name for p in (out / "clips").rglob("*.flac"))
     for path in (out / ".audiobook").glob("state.sqlite*"):
         path.unlink()
     code, text = run_build(recipe, None, None)
     assert code == 0, text
     assert "checkpoint store" in text and "missing" in text and "may have been paid" in text
     assert report(out)["synthesis"]["cached"] == len(clips)
-    assert sorted(p.name for p in (out / "clips").rglob("*.wav")) == clips
+    assert sorted(p.name for p in (out / "clips").rglob("*.flac")) == clips

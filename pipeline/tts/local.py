@@ -16,11 +16,9 @@ from __future__ import annotations
 import _ctypes
 import asyncio
 import ctypes
-import io
 import itertools
 import logging
 import threading
-import wave
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -190,22 +188,27 @@ def synthesize_pcm(text: str, voice: Voice) -> Pcm:
         return Pcm(data, engine.sample_rate)
 
 
-def pcm_to_wav(pcm: Pcm) -> bytes:
-    """A complete mono 16-bit WAV file holding `pcm`."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(pcm.sample_rate)
-        w.writeframes(pcm.data)
-    return out.getvalue()
+def pcm_to_flac(pcm: Pcm) -> bytes:
+    """A complete mono 16-bit FLAC file holding `pcm` (STREAMINFO with its sample count).
+
+    Why FLAC: the clip cache keeps what the backend sent, and this is what the offline
+    voice sends; lossless like WAV at about half the bytes (A Christmas Carol's clips:
+    see bench/package.py's disk figures).
+    """
+    from pipeline.audio.ffmpeg import encode_pcm  # audio stage, loaded late
+
+    data = encode_pcm(pcm.data, pcm.sample_rate, 1, "flac")
+    if not data:
+        raise AudioError("ffmpeg produced no FLAC for a local clip")
+    return data
 
 
 class LocalBackend:
     """The embedded voice behind the vendor's task interface (create / get / download).
 
     Tasks run in a small thread pool; eSpeak itself is serialised by the module lock,
-    so more workers only overlap WAV packing and scheduling, not synthesis.
+    so more workers only overlap FLAC encoding (outside the lock) and scheduling, not
+    synthesis.
     """
 
     name = "local"
@@ -223,7 +226,7 @@ class LocalBackend:
         if request.voice.emotion not in EMOTION_PROSODY:
             raise UserError(f"unknown emotion id {request.voice.emotion}; expected 0-8")
         job_id = f"local-{next(self._ids):08d}"
-        self._tasks[job_id] = self._pool.submit(_wav_for, request)
+        self._tasks[job_id] = self._pool.submit(_clip_for, request)
         return job_id
 
     async def get(self, job_id: str) -> TaskStatus:
@@ -239,7 +242,7 @@ class LocalBackend:
         return TaskStatus("success", f"{self._URL_PREFIX}{job_id}")
 
     async def download(self, url: str) -> bytes:
-        """The finished task's WAV bytes; frees the result (a second call is not found)."""
+        """The finished task's FLAC bytes; frees the result (a second call is not found)."""
         job_id = url.removeprefix(self._URL_PREFIX)
         future = self._tasks.pop(job_id, None) if url.startswith(self._URL_PREFIX) else None
         if future is None:
@@ -253,5 +256,6 @@ class LocalBackend:
         await asyncio.to_thread(self._pool.shutdown, wait=True)
 
 
-def _wav_for(request: TTSRequest) -> bytes:
-    return pcm_to_wav(synthesize_pcm(request.text, request.voice))
+def _clip_for(request: TTSRequest) -> bytes:
+    """Runs in a worker thread, so the encode overlaps the next request's synthesis."""
+    return pcm_to_flac(synthesize_pcm(request.text, request.voice))

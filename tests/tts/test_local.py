@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import threading
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pipeline.audio.ffmpeg import check_complete, decode_to_pcm
 from pipeline.errors import TaskNotFoundError, UserError
 from pipeline.models import VENDOR_LANGUAGES, TTSRequest, Voice
-from pipeline.tts.local import LocalBackend, Pcm, pcm_to_wav, synthesize_pcm
+from pipeline.synth.cache import sniff_ext
+from pipeline.tts.local import LocalBackend, Pcm, pcm_to_flac, synthesize_pcm
 from pipeline.tts.local_voices import (
     ESPEAK_LANGUAGE,
     LOCAL_VOICES,
@@ -137,11 +137,12 @@ def test_bad_requests_are_user_errors() -> None:
         synthesize_pcm(EN, Voice(2072, 0, 1, "xx"))
 
 
-def test_pcm_to_wav_round_trip() -> None:
+def test_pcm_to_flac_is_lossless_and_compact() -> None:
     pcm = synthesize_pcm(EN, Voice(900021))
-    with wave.open(io.BytesIO(pcm_to_wav(pcm))) as w:
-        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 22050)
-        assert w.readframes(w.getnframes()) == pcm.data
+    flac = pcm_to_flac(pcm)
+    assert check_complete(flac) == "flac" and sniff_ext(flac) == "flac"
+    assert decode_to_pcm(flac, sample_rate=22050) == pcm.data
+    assert len(flac) < 0.75 * len(pcm.data)  # speech: about half of the 16-bit PCM
 
 
 def test_vendor_ids_map_onto_local_voices_deterministically() -> None:
@@ -207,8 +208,9 @@ def test_local_backend_round_trip() -> None:
             for job_id, request in zip(ids, requests):
                 status = await backend.get(job_id)
                 assert status.state == "success" and status.output_url == f"local://{job_id}"
-                wav = await backend.download(status.output_url)
-                assert wav == pcm_to_wav(synthesize_pcm(request.text, request.voice))
+                clip = await backend.download(status.output_url)
+                assert sniff_ext(clip) == "flac"
+                assert decode_to_pcm(clip, sample_rate=22050) == synthesize_pcm(request.text, request.voice).data
                 with pytest.raises(TaskNotFoundError):
                     await backend.download(status.output_url)  # freed
             with pytest.raises(TaskNotFoundError):
