@@ -71,7 +71,6 @@ def test_every_mp3_meets_the_ceiling(delivered: dict[str, Loudness]) -> None:
     _assert_within({k: v for k, v in delivered.items() if k.endswith(".mp3")})
 
 
-@pytest.mark.xfail(strict=True, reason="M4B true peak: fixed by the packaging rework")
 def test_m4b_meets_the_ceiling(delivered: dict[str, Loudness]) -> None:
     _assert_within({k: v for k, v in delivered.items() if k.endswith(".m4b")})
 
