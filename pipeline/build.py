@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import BudgetError, DiskFullError, UserError, is_disk_full
+from pipeline.fsio import write_atomic
 from pipeline.models import Plan, TTSRequest, Voice, content_key
 from pipeline.plan import Reusable, make_plan, plan_to_dict
 from pipeline.recipe import Recipe
@@ -168,8 +169,6 @@ def confirm_cost(plan: Plan, to_spend: int, recipe: Recipe, options: BuildOption
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """A report that exists is complete: temp file, fsync, rename (no `.part` left on failure)."""
-    from pipeline.audio.ffmpeg import write_atomic
-
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
     write_atomic(path, text.encode("utf-8"))
 

@@ -28,10 +28,11 @@ from typing import BinaryIO
 
 import numpy as np
 
-from pipeline.audio.ffmpeg import BASE_ARGS, atomic_target, encode_args, ffmpeg_exe, wav_header
+from pipeline.audio.ffmpeg import BASE_ARGS, encode_args, ffmpeg_exe, wav_header
 from pipeline.audio.loudness import db_to_lin, gated_loudness, limiter_gain, lin_to_db
 from pipeline.audio.stitch import StitchedChapter
 from pipeline.errors import FFmpegError
+from pipeline.fsio import atomic_target
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.audio.cover import cover_extension, usable_cover
-from pipeline.audio.ffmpeg import atomic_target, remove_stale_parts, run_ffmpeg, write_atomic
+from pipeline.audio.ffmpeg import run_ffmpeg
 from pipeline.audio.master import EncodeTarget, master_chapter
 from pipeline.audio.names import book_stem, chapter_stems
 from pipeline.audio.stitch import ChapterInput, StitchedChapter, stitch_chapter
 from pipeline.audio.tags import BookInfo, ffmetadata, m3u, tag_mp3
 from pipeline.errors import UserError
+from pipeline.fsio import atomic_target, remove_stale_parts, write_atomic
 from pipeline.models import AudioSettings, Cover
 
 log = logging.getLogger(__name__)
