@@ -121,3 +121,19 @@ def test_pipeline_has_no_import_cycle() -> None:
     assert len(graph) > 50 and graph["pipeline.build"]  # the walk saw the package
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def _reachable(graph: Mapping[str, Iterable[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph.get(name, ()))
+    return seen
+
+
+def test_the_plan_imports_no_backend() -> None:
+    """The plan is pure: the voice choice is injected (pipeline.tts.picker), not imported."""
+    reached = _reachable(import_graph(module_names()), "pipeline.plan")
+    assert not {m for m in reached if m.startswith("pipeline.tts")}, sorted(reached)
