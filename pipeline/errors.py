@@ -281,6 +281,8 @@ def api_error(code: int, message: str) -> APIError:
 class OutputExpiredError(DownloadError):
     """The output URL answered 403/404/410: poll the job again or re-create it."""
 
+    expired: bool = True  # tests/tts tell it from other download failures by this flag
+
 
 class CorruptDownloadError(DownloadError, BadAudioError):
     """The file host sent a body that is truncated or not audio: fetch it again."""
