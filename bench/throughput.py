@@ -36,9 +36,9 @@ try:  # `python bench/throughput.py` puts bench/ itself on sys.path
     from _emulator import EmulatorProcess, start_emulator, write_book
 except ImportError:  # `python -m bench.throughput`
     from bench._emulator import EmulatorProcess, start_emulator, write_book
-from pipeline.build import BackendChoice, BuildOptions, build
-from pipeline.plan import make_plan
+from pipeline.build import BuildOptions, build, fresh_plan
 from pipeline.recipe import load_recipe
+from pipeline.tts.choice import BackendChoice
 
 MAX_CHARS = 200
 
@@ -83,7 +83,7 @@ def make_book(work: Path, segments: int) -> Path:
     for _ in range(3):
         write_book(book, chars)
         write_recipe(recipe, book, work / "probe", 10, 8)
-        got = len(make_plan(load_recipe(recipe), "audiocleaner").jobs)
+        got = len(fresh_plan(load_recipe(recipe), "audiocleaner").jobs)
         if abs(got - segments) <= max(5, segments // 50):
             break
         chars = int(chars * segments / max(1, got))
@@ -94,7 +94,7 @@ def one_run(em: EmulatorProcess, recipe: Path, rate: float, slots: int) -> RunFi
     em.reset()
     choice = BackendChoice("audiocleaner", em.url, em.key)
     result = build(load_recipe(recipe), choice, BuildOptions(yes=True, skip_package=True))
-    synth: dict[str, Any] = result.report["synthesis"]
+    synth: dict[str, Any] = result.report.to_dict()["synthesis"]  # type: ignore[assignment]
     time.sleep(0.2)  # let the emulator's last task bookkeeping settle
     stats = em.stats()
     refill, idle, span = slot_use(em.timeline(), slots)

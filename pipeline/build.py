@@ -8,93 +8,37 @@ already on disk, so running the same build again is cheap and makes no requests.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TypeVar
 
-from pipeline.errors import BudgetError, DiskFullError, UserError, is_disk_full
+from pipeline.build_report import BuildReport, PackageReport, SynthOutcome
+from pipeline.build_stages import BuildOptions, credit_cap, package_with_repair, synth_stage
+from pipeline.errors import AudiobookError, BudgetError, UserError
 from pipeline.models import Plan, TTSRequest, Voice, content_key
 from pipeline.plan import Reusable, make_plan, plan_to_dict
 from pipeline.recipe import Recipe
-from pipeline.tts.base import Backend
-from pipeline.workspace import Owner
+from pipeline.synth.status import last_backend, store_summary
+from pipeline.synth.store import Store, voice_tag
+from pipeline.tts.choice import BackendChoice
+from pipeline.tts.picker import voice_picker
+from pipeline.workspace import Owner, Workspace, check_output_dir, check_owner, claim, lost_store
 
-if TYPE_CHECKING:
-    from pipeline.audio.package import PackageProgress
+T = TypeVar("T")
 
-STATE_DIR = ".audiobook"
-
-
-@dataclass(frozen=True)
-class BackendChoice:
-    """Which service to use. The key is kept out of repr, logs and reports."""
-
-    name: str
-    url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-
-
-def choose_backend(
-    backend: str | None, api_url: str | None, api_key_file: str | None,
-    env: Mapping[str, str] | None = None,
-) -> BackendChoice:
-    """--backend wins; else the vendor when a key is available, else the offline voice."""
-    from pipeline.tts.client import resolve_api_key, resolve_base_url
-    from pipeline.tts.secrets import ENV_URL
-
-    env = os.environ if env is None else env
-    key = resolve_api_key(env, Path(api_key_file) if api_key_file else None)
-    name = backend or ("audiocleaner" if key else "local")
-    if name == "audiocleaner" and not key:
-        raise UserError(
-            "the audiocleaner backend needs an API key: set AUDIOCLEANER_API_KEY or pass --api-key-file",
-            tip="Without a key, --backend local builds with the offline voice.",
-        )
-    if backend is None and not key and ((api_url or "").strip() or env.get(ENV_URL, "").strip()):
-        raise UserError(
-            "an API URL is given (--api-url or AUDIOCLEANER_API_URL) but no API key: "
-            "set AUDIOCLEANER_API_KEY or pass --api-key-file",
-            tip="To build offline with the embedded voice instead, pass --backend local.",
-        )
-    url = resolve_base_url(env, api_url) if name == "audiocleaner" else None
-    return BackendChoice(name, url, key if name == "audiocleaner" else None)
-
-
-def open_backend(choice: BackendChoice, workers: int = 2) -> Backend:
-    if choice.name == "local":
-        from pipeline.tts.local import LocalBackend
-
-        return LocalBackend(workers=workers)
-    from pipeline.tts.client import AudioCleanerClient
-
-    assert choice.api_key is not None and choice.url is not None
-    return AudioCleanerClient(choice.api_key, choice.url)
-
-
-def state_dir(recipe: Recipe) -> Path:
-    return recipe.output_dir / STATE_DIR
-
-
-def cache_root(recipe: Recipe) -> Path:
-    return recipe.synthesis.cache_dir or (recipe.output_dir / "clips")
+__all__ = ["BuildOptions", "BuildResult", "build", "build_status", "cached_keys", "fresh_plan", "plan_build"]
 
 
 @contextlib.contextmanager
-def reuse_lookup(recipe: Recipe, backend: str) -> Iterator[Reusable | None]:
+def reuse_lookup(workspace: Workspace, backend: str) -> Iterator[Reusable | None]:
     """Texts whose clip is already in this build's cache, per voice (None on a first build)."""
-    from pipeline.synth.cache import ClipCache
-    from pipeline.synth.store import Store, voice_tag
-
-    path = state_dir(recipe) / "state.sqlite"
-    if not path.is_file():
+    if not workspace.store_path.is_file():
         yield None
         return
-    store = Store.open(path, lock=False)
-    cache = ClipCache(cache_root(recipe))
+    store = workspace.open_store(lock=False)
+    cache = workspace.cache()
     memo: dict[Voice, frozenset[str]] = {}
 
     def lookup(voice: Voice) -> frozenset[str]:
@@ -111,47 +55,31 @@ def reuse_lookup(recipe: Recipe, backend: str) -> Iterator[Reusable | None]:
         store.close()
 
 
-def plan_build(recipe: Recipe, backend: str) -> Plan:
+def plan_build(recipe: Recipe, workspace: Workspace, backend: str) -> Plan:
     """The plan for this output directory: clips it already has are reused, not re-bought."""
-    with reuse_lookup(recipe, backend) as lookup:
-        return make_plan(recipe, backend, reusable=lookup)
+    with reuse_lookup(workspace, backend) as lookup:
+        return make_plan(recipe, backend, voice_picker(backend, recipe.voices), reusable=lookup)
 
 
-def cached_keys(recipe: Recipe, plan: Plan) -> set[str]:
+def fresh_plan(recipe: Recipe, backend: str) -> Plan:
+    """The plan a first build makes (nothing reused), with the tts package's voice choice."""
+    return make_plan(recipe, backend, voice_picker(backend, recipe.voices))
+
+
+def cached_keys(workspace: Workspace, plan: Plan) -> set[str]:
     """Keys of the plan's jobs whose clip is already in the cache (free to rebuild)."""
-    from pipeline.synth.cache import ClipCache
-
-    root = cache_root(recipe)
-    if not root.is_dir():
+    if not workspace.clips_dir.is_dir():
         return set()
-    cache = ClipCache(root)
+    cache = workspace.cache()
     return {job.key for job in plan.jobs if cache.path(job.key) is not None}
-
-
-@dataclass
-class BuildOptions:
-    yes: bool = False
-    max_credits: int | None = None
-    confirm: Callable[[str], bool] | None = None  # asks the user; None = cannot ask
-    progress: Any = None  # a pipeline.synth progress sink
-    package_progress: PackageProgress | None = None  # how far packaging is
-    skip_package: bool = False
-    force_output: bool = False  # take over an output directory that holds another book
 
 
 @dataclass
 class BuildResult:
     plan: Plan
-    report: dict[str, Any]
+    report: BuildReport
     report_path: Path
     outputs: list[Path]
-
-
-def credit_cap(recipe: Recipe, options: BuildOptions) -> tuple[int | None, str]:
-    """The hard cap on this directory's spend: --max-credits, else the recipe's, and its name."""
-    if options.max_credits is not None:
-        return options.max_credits, "--max-credits"
-    return recipe.synthesis.max_credits, "synthesis.max_credits"
 
 
 def confirm_cost(plan: Plan, to_spend: int, recipe: Recipe, options: BuildOptions) -> None:
@@ -170,30 +98,11 @@ def confirm_cost(plan: Plan, to_spend: int, recipe: Recipe, options: BuildOption
         raise BudgetError("cancelled: nothing was spent")
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """A report that exists is complete: temp file, fsync, rename (no `.part` left on failure)."""
-    from pipeline.audio.ffmpeg import write_atomic
-
-    text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
-    write_atomic(path, text.encode("utf-8"))
-
-
-def _write_report(path: Path, report: dict[str, Any], failing: bool) -> None:
-    """Write report.json; while another error is on its way out, a full disk must not hide it."""
-    try:
-        write_json_atomic(path, report)
-    except OSError as exc:
-        if not (failing and is_disk_full(exc)):
-            if is_disk_full(exc):
-                raise DiskFullError(f"the disk is full: cannot write {path}; free some space, then run again") from None
-            raise
-
-
 class _Timer:
     def __init__(self) -> None:
         self.stages: dict[str, float] = {}
 
-    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+    def run(self, name: str, fn: Callable[[], T]) -> T:
         start = time.perf_counter()
         try:
             return fn()
@@ -206,80 +115,87 @@ def owner_of(recipe: Recipe, plan: Plan) -> Owner:
     return Owner(plan.title, tuple(plan.authors), str(recipe.book), str(recipe.source) if recipe.source else None)
 
 
+@dataclass
+class _Run:
+    """One build's fixed inputs, so the stages below take one argument."""
+
+    recipe: Recipe
+    plan: Plan
+    choice: BackendChoice
+    options: BuildOptions
+    workspace: Workspace
+    store: Store
+    report: BuildReport
+
+    def synthesize(self) -> None:
+        """The synthesis stage; its counts go into the report whether it finishes or stops."""
+        try:
+            result = synth_stage(self.recipe, self.plan, self.choice, self.options, self.store, self.workspace)
+        except AudiobookError as exc:
+            self.report.record_synthesis(SynthOutcome(exc.partial, exc.message))
+            raise
+        self.report.record_synthesis(SynthOutcome(result))
+
+    def package(self) -> PackageReport:
+        return package_with_repair(self.recipe, self.plan, self.workspace, self.synthesize, self.report.warnings,
+                                   self.options.package_progress)
+
+
 def build(recipe: Recipe, choice: BackendChoice, options: BuildOptions) -> BuildResult:
     """Run every stage; raises the pipeline's errors (the CLI maps them to exit codes)."""
-    from pipeline.build_stages import package_with_repair, synth_stage
-    from pipeline.workspace import check_output_dir, claim, lost_store
-
-    check_output_dir(recipe.output_dir)  # before planning: a bad place fails in a second
+    workspace = Workspace.of(recipe)
+    check_output_dir(workspace.output_dir)  # before planning: a bad place fails in a second
     timer = _Timer()
-    plan = timer.run("plan", lambda: plan_build(recipe, choice.name))
-    cached = cached_keys(recipe, plan)
+    plan = timer.run("plan", lambda: plan_build(recipe, workspace, choice.name))
+    cached = cached_keys(workspace, plan)
     to_spend = sum(j.credits for j in plan.jobs if j.key not in cached)
     confirm_cost(plan, to_spend, recipe, options)
-    report: dict[str, Any] = {"plan": plan_to_dict(plan, cached)["totals"], "backend": choice.name, "warnings": []}
-    report_path = recipe.output_dir / "report.json"
-    outputs: list[Path] = []
-    if lost_store(recipe.output_dir, store_path(recipe)):
-        report["warnings"].append(
-            f"the checkpoint store of {recipe.output_dir} is missing: clips on disk are reused, but tasks that were "
-            "in flight when it was lost may have been paid for and are bought again"
+    totals = plan_to_dict(plan, cached)["totals"]
+    assert isinstance(totals, dict)
+    report = BuildReport(totals, choice.name)
+    if lost_store(workspace.output_dir, workspace.store_path):
+        report.warnings.append(
+            f"the checkpoint store of {workspace.output_dir} is missing: clips on disk are reused, but tasks that "
+            "were in flight when it was lost may have been paid for and are bought again"
         )
-    store = open_store(recipe)  # the lock is held until packaging is done
+    store = workspace.open_store()  # the lock is held until packaging is done
+    run = _Run(recipe, plan, choice, options, workspace, store, report)
     failing = True
     try:
-        note = claim(store, recipe.output_dir, owner_of(recipe, plan), force=options.force_output)
-        report["warnings"] += [note] if note else []
-        report["synthesis"] = timer.run("synthesize", lambda: synth_stage(recipe, plan, choice, options, store))
+        note = claim(store, workspace.output_dir, owner_of(recipe, plan), force=options.force_output)
+        report.warnings += [note] if note else []
+        timer.run("synthesize", run.synthesize)
         if not options.skip_package:
-            report["package"], outputs = timer.run(
-                "package", lambda: package_with_repair(recipe, plan, choice, options, store, report))
-            report["check"] = report["package"].pop("check", None)
+            report.package = timer.run("package", run.package)
         failing = False
     except BaseException as exc:
-        report["synthesis"] = getattr(exc, "report", report.get("synthesis"))
-        report["stopped"] = getattr(exc, "message", None) or type(exc).__name__
+        report.stop(exc)
         raise
     finally:
-        report["warnings"] += (report.get("synthesis") or {}).get("warnings", [])
-        report["wall_seconds"] = timer.stages
+        report.wall_seconds = timer.stages
         try:
-            _write_report(report_path, report, failing)
+            report.write(workspace.report_path, failing=failing)
         finally:
             store.close()
-    return BuildResult(plan, report, report_path, outputs)
+    outputs = list(report.package.files) if report.package is not None else []
+    return BuildResult(plan, report, workspace.report_path, outputs)
 
 
-def store_path(recipe: Recipe) -> Path:
-    return state_dir(recipe) / "state.sqlite"
-
-
-def open_store(recipe: Recipe) -> Any:
-    """The checkpoint store, locked: a second build on this output directory is refused."""
-    from pipeline.synth.store import Store
-
-    return Store.open(store_path(recipe))
-
-
-def build_status(recipe: Recipe, backend: str | None = None) -> dict[str, Any]:
+def build_status(recipe: Recipe, backend: str | None = None) -> dict[str, object]:
     """What the checkpoint store and the ledger say about this book's build; no network.
 
     The plan (pure) tells which rows are this book's current segments (for the backend of
     the last build unless told); a directory holding another book is refused, not mixed in.
     """
-    from pipeline.synth.status import last_backend, store_summary
-    from pipeline.synth.store import Store
-    from pipeline.workspace import check_owner
-
-    path = store_path(recipe)
-    if not path.is_file():
-        raise UserError(f"no build state in {recipe.output_dir} (run `audiobook build` first)")
-    store = Store.open(path, lock=False)
+    workspace = Workspace.of(recipe)
+    if not workspace.store_path.is_file():
+        raise UserError(f"no build state in {workspace.output_dir} (run `audiobook build` first)")
+    store = workspace.open_store(lock=False)
     try:
         backend = backend or last_backend(store) or "local"
-        plan = plan_build(recipe, backend)
-        check_owner(store, recipe.output_dir, owner_of(recipe, plan))
+        plan = plan_build(recipe, workspace, backend)
+        check_owner(store, workspace.output_dir, owner_of(recipe, plan))
         summary = store_summary(store, [j.key for j in plan.jobs])
     finally:
         store.close()
-    return {"book": plan.title, "output": str(recipe.output_dir), "backend": backend, **summary}
+    return {"book": plan.title, "output": str(workspace.output_dir), "backend": backend, **summary}

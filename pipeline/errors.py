@@ -13,6 +13,12 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from pipeline.synth.options import SynthResult
 
 EXIT_OK = 0
 EXIT_BUG = 1
@@ -27,11 +33,22 @@ class AudiobookError(Exception):
     exit_code: int = EXIT_BUG
     expected: bool = False
     tip: str | None = None
+    partial: SynthResult | None = None  # what a synthesis run had done when it stopped with this
 
     def __init__(self, message: str, *, tip: str | None = None) -> None:
         super().__init__(message)
         if tip is not None:
             self.tip = tip
+
+    def with_partial(self, result: SynthResult) -> Self:
+        """Attach the counts of the run this error stopped (report.json keeps them)."""
+        self.partial = result
+        return self
+
+    @property
+    def result(self) -> SynthResult | None:
+        """The former name of `partial`, still read by tests/synth."""
+        return self.partial
 
     @property
     def message(self) -> str:
@@ -264,7 +281,7 @@ def api_error(code: int, message: str) -> APIError:
 class OutputExpiredError(DownloadError):
     """The output URL answered 403/404/410: poll the job again or re-create it."""
 
-    expired = True
+    expired: bool = True  # tests/tts tell it from other download failures by this flag
 
 
 class CorruptDownloadError(DownloadError, BadAudioError):

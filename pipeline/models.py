@@ -247,6 +247,22 @@ class Pauses:
 
 
 @dataclass(frozen=True)
+class EngineSettings:
+    """The synthesis engine's settings a recipe may set (`synthesis:` keys), declared once:
+    the recipe's SynthesisSettings and the engine's SynthOptions both extend this class."""
+
+    max_open: int = 8  # ceiling of open tasks (AIMD adapts below it)
+    rate_limit: float = 10.0  # request budget, req/s, create+get together (downloads not counted)
+    failed_retries: int = 2  # re-creates after status "failed" (each costs credits)
+    recreate_expired: bool = True  # 101008 / expired URL on a job not downloaded -> re-create
+    probe_odds: float = 0.1  # least P(a slot is free) to create with all seemingly busy; 0 = never
+    max_credits: int | None = None  # cap on the ledger's spend over every run of this store
+    max_uncertain: int = 5  # creates in a row without a readable reply before the run stops
+    task_timeout: float = 1800.0  # seconds a task may stay "waiting" in one run
+    outage_after: float = 300.0  # seconds without one readable API reply before the run stops
+
+
+@dataclass(frozen=True)
 class AudioSettings:
     """How chapter audio is assembled and delivered (recipe `output`)."""
 

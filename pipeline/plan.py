@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from pipeline.errors import RecipeError
 from pipeline.ingest import load_book
@@ -27,7 +28,7 @@ from pipeline.models import (
 )
 from pipeline.recipe import Recipe
 from pipeline.text.language import detect_language, vendor_language
-from pipeline.text.normalize import normalize_chapter, normalize_text
+from pipeline.text.normalize import end_heading, normalize_chapter, normalize_text
 from pipeline.text.segment import credits_for, segment_chapter
 from pipeline.text.sentences import (
     SentenceSplitter,
@@ -38,8 +39,19 @@ from pipeline.text.sentences import (
 
 log = logging.getLogger(__name__)
 
-# The vendor's guide documents one voice: 2072 "Madison" (en). Other languages need `voice:`.
-VENDOR_DEFAULT_VOICES = {"en": 2072}
+
+
+class VoicePicker(Protocol):
+    """The voice choice the plan is given (built from pipeline.tts by the command): the
+    plan stays pure and never imports a backend."""
+
+    def default_voice(self, language: str) -> int | None:
+        """The voice for a chapter whose recipe names none, or None if there is none."""
+        ...
+
+    def check(self, voice: Voice) -> list[str]:
+        """Warnings (or a UserError) for a voice the library lacks or that cannot speak."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -55,20 +67,23 @@ class _Assigned:
 Reusable = Callable[[Voice], Collection[str]]
 
 
-def make_plan(recipe: Recipe, backend: str, book: Book | None = None, reusable: Reusable | None = None) -> Plan:
+def make_plan(recipe: Recipe, backend: str, voices: VoicePicker, book: Book | None = None,
+              reusable: Reusable | None = None) -> Plan:
     """Everything before the network. `backend` is part of every clip's content key.
 
-    `reusable(voice)` gives texts already synthesized in that voice: the segmenter treats
-    them as free, so editing a paragraph re-pays only the segments around the edit.
+    `voices` picks a chapter's voice when the recipe names none and checks the voices used
+    (pipeline.tts.picker builds it). `reusable(voice)` gives texts already synthesized in
+    that voice: the segmenter treats them as free, so editing a paragraph re-pays only the
+    segments around the edit.
     """
     book = book or load_book(recipe.book, recipe.ingest)
     removed: Counter[str] = Counter()
     book_language = recipe.language or vendor_language(book.meta.language) or _guess_language(book)
-    assigned = [_assign(recipe, backend, _normalized(recipe, ch, removed), book_language) for ch in book.chapters]
+    assigned = [_assign(recipe, voices, _normalized(recipe, ch, removed), book_language) for ch in book.chapters]
     splitters = _train_splitters(assigned)
     chapters = tuple(_plan_chapter(recipe, backend, a, splitters, reusable) for a in assigned)
     warnings = list(recipe.warnings) + list(book.warnings) + _cover_warnings(book) + _rule_warnings(recipe, book)
-    warnings += _long_run_warnings(recipe, assigned) + _voice_warnings(recipe, chapters)
+    warnings += _long_run_warnings(recipe, assigned) + _voice_warnings(voices, chapters)
     title = recipe.title or normalize_text(book.meta.title, recipe.normalize, Counter()) or recipe.book.stem
     return Plan(
         title=title,
@@ -119,24 +134,16 @@ def _rule_warnings(recipe: Recipe, book: Book) -> list[str]:
     ]
 
 
-def _voice_warnings(recipe: Recipe, chapters: tuple[ChapterPlan, ...]) -> list[str]:
-    """With a voice library named, every voice must exist and speak the language."""
-    if recipe.voices is None:
-        return []
-    from pipeline.tts.voices import check_voice, load_voice_library
-
-    library = load_voice_library(recipe.voices)
+def _voice_warnings(voices: VoicePicker, chapters: tuple[ChapterPlan, ...]) -> list[str]:
+    """Every voice used must exist and speak its language (when a library says so)."""
     warnings: list[str] = []
     seen: set[Voice] = set()
     for c in chapters:
         if c.skipped or c.voice in seen:
             continue
         seen.add(c.voice)
-        warnings += check_voice(library, c.voice.voice_id, c.voice.language, c.voice.emotion)
+        warnings += voices.check(c.voice)
     return warnings
-
-
-_SENTENCE_END = tuple(".!?…。！？؟۔:;")
 
 
 def _normalized(recipe: Recipe, chapter: Chapter, removed: Counter[str]) -> Chapter:
@@ -148,9 +155,8 @@ def _normalized(recipe: Recipe, chapter: Chapter, removed: Counter[str]) -> Chap
         while blocks and blocks[0].kind == "heading":
             removed["titles_not_spoken"] += len(blocks.pop(0).text)
     for i, block in enumerate(blocks):
-        if block.kind == "heading" and block.text and not block.text.rstrip("”’»)]」』）\"'").endswith(_SENTENCE_END):
-            stop = "。" if any("\u3000" <= ch <= "\u9fff" for ch in block.text) else "."
-            blocks[i] = replace(block, text=block.text + stop)
+        if block.kind == "heading" and (ended := end_heading(block.text)) != block.text:
+            blocks[i] = replace(block, text=ended)
             removed["title_stops"] -= 1
     return replace(normalized, blocks=tuple(blocks))
 
@@ -160,7 +166,7 @@ def _guess_language(book: Book) -> str:
     return detect_language(sample)
 
 
-def _assign(recipe: Recipe, backend: str, chapter: Chapter, book_language: str) -> _Assigned:
+def _assign(recipe: Recipe, voices: VoicePicker, chapter: Chapter, book_language: str) -> _Assigned:
     voice_id, emotion, speed, language = recipe.voice, recipe.emotion, recipe.speed, book_language
     rule_label, skip = "default", None
     for rule in recipe.chapters:
@@ -179,25 +185,16 @@ def _assign(recipe: Recipe, backend: str, chapter: Chapter, book_language: str) 
         reason = f"{chapter.matter} matter"
     elif not any(b.text for b in chapter.blocks):
         reason = "no spoken text"
-    voice = Voice(_voice_id(recipe, backend, voice_id, language), emotion, speed, language)
+    voice = Voice(_voice_id(voices, voice_id, language), emotion, speed, language)
     return _Assigned(chapter, voice, rule_label, reason)
 
 
-def _voice_id(recipe: Recipe, backend: str, voice_id: int | None, language: str) -> int:
+def _voice_id(voices: VoicePicker, voice_id: int | None, language: str) -> int:
     if voice_id is not None:
         return voice_id
-    if recipe.voices is not None:
-        from pipeline.tts.voices import load_voice_library
-
-        candidates = load_voice_library(recipe.voices).for_language(language)
-        if candidates:
-            return candidates[0].id
-    if backend == "local":
-        from pipeline.tts.local_voices import default_local_voice
-
-        return default_local_voice(language)
-    if language in VENDOR_DEFAULT_VOICES:
-        return VENDOR_DEFAULT_VOICES[language]
+    picked = voices.default_voice(language)
+    if picked is not None:
+        return picked
     raise RecipeError(
         f"no voice for language '{language}': set `voice:` in the recipe "
         "(list the account's voices with `audiobook voices VOICES.json`)"

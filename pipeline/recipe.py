@@ -13,12 +13,12 @@ from typing import Any, Literal
 
 from pipeline.errors import BookError, RecipeError
 from pipeline.ingest import EPUB_SUFFIXES, MARKDOWN_SUFFIXES, IngestOptions, check_regular_file
-from pipeline.models import EMOTIONS, VENDOR_LANGUAGES, AudioSettings, Pauses
+from pipeline.models import AudioSettings, EngineSettings, Pauses
 from pipeline.recipe_rules import ChapterRule, parse_rules
+from pipeline.recipe_values import parse_emotion, parse_language, parse_speed
 from pipeline.text.normalize import LexiconEntry, NormalizeOptions
 from pipeline.yamlsrc import LineDict, Where, at, get_bool, get_float, get_int, get_list, get_str, load_yaml, mapping
 
-VENDOR_SPEEDS = (0.5, 1.0, 2.0)
 TOP_KEYS = (
     "book", "title", "author", "language", "voice", "emotion", "speed", "allow_any_speed",
     "max_chars", "billing_unit", "cuts", "include_matter", "speak_titles", "strip_quotes",
@@ -27,18 +27,12 @@ TOP_KEYS = (
 
 
 @dataclass(frozen=True)
-class SynthesisSettings:
-    max_open: int = 8
-    rate_limit: float = 10.0
-    failed_retries: int = 2
-    recreate_expired: bool = True
+class SynthesisSettings(EngineSettings):
+    """The recipe's `synthesis:` section: the engine's settings (declared once, in
+    EngineSettings) plus what only the build uses."""
+
     confirm_above: int = 2000  # ask before spending more credits than this
     cache_dir: Path | None = None
-    probe_odds: float = 0.1  # least odds for a probe create (pipeline/synth/occupancy.py); 0 = never
-    max_credits: int | None = None  # hard cap on the spend ledger of this output directory
-    max_uncertain: int = 5  # creates in a row without a readable reply before stopping
-    task_timeout: float = 1800.0  # seconds a task may stay "waiting" in one run
-    outage_after: float = 300.0  # seconds without a readable reply before stopping
 
 
 @dataclass(frozen=True)
@@ -180,23 +174,6 @@ def _parse_text_keys(top: LineDict, where: Where, fields: dict[str, Any]) -> Non
     if "lexicon" in top:
         lexicon = parse_lexicon(top["lexicon"], at(top, "lexicon", where))
     fields["normalize"] = NormalizeOptions(lexicon=lexicon, strip_quotes=strip_quotes)
-
-
-def parse_language(value: Any, where: Where) -> str:
-    return get_str(value, where, VENDOR_LANGUAGES)
-
-
-def parse_emotion(value: Any, where: Where) -> int:
-    if isinstance(value, str) and not value.isdigit():
-        return EMOTIONS[get_str(value.lower(), where, EMOTIONS)]
-    return get_int(int(value) if isinstance(value, str) else value, where, lo=0, hi=8)
-
-
-def parse_speed(value: Any, where: Where, allow_any: bool) -> float:
-    speed = get_float(value, where, lo=0.1, hi=4.0)
-    if not allow_any and speed not in VENDOR_SPEEDS:
-        raise where.error(f"{value} is not a documented speed (0.5, 1, 2); set allow_any_speed: true to send it anyway")
-    return speed
 
 
 def parse_lexicon(value: Any, where: Where) -> tuple[LexiconEntry, ...]:

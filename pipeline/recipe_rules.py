@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.recipe_values import parse_emotion, parse_language, parse_speed
 from pipeline.yamlsrc import LineList, Where, at, get_bool, get_int, get_list, get_str, mapping
 
 RULE_KEYS = ("name", "index", "range", "title", "title_regex", "voice", "emotion", "speed", "language", "skip")
@@ -50,9 +51,6 @@ def parse_rules(items: LineList, where: Where, allow_any_speed: bool = False) ->
 
 
 def _parse_rule(item: Any, where: Where, i: int, allow_any_speed: bool) -> ChapterRule:
-    # Local imports: recipe.py imports this module and owns the value parsers.
-    from pipeline.recipe import parse_emotion, parse_language, parse_speed
-
     d = mapping(item, where, RULE_KEYS)
     if not any(k in d for k in ("index", "range", "title", "title_regex")):
         raise where.error("a chapter rule needs at least one of index, range, title, title_regex")

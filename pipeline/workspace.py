@@ -1,10 +1,13 @@
-"""The output directory: where a build may write, and which book owns it.
+"""The output directory: its one layout, where a build may write, which book owns it.
 
 Why a module of its own: a build deletes and rewrites files in its output directory
 (renamed chapters, rebuilt M4B), so it must never run in a place holding other files
 (`/`, the home directory, someone's music folder) or another book's audiobook. The
 checkpoint store records the owner (title, authors, book file, recipe); building a
 different book there is refused unless the user asks to take the directory over.
+
+`Workspace` is the layout, built once per command from the recipe: every path a build
+reads or writes (state directory, checkpoint store, clip cache, report) comes from it.
 """
 
 from __future__ import annotations
@@ -14,13 +17,54 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.errors import DiskFullError, OutputDirError, OwnershipError, is_disk_full
-from pipeline.synth.store import Store
+from pipeline.synth.cache import ClipCache
+from pipeline.synth.store import DB_NAME, Store
+
+if TYPE_CHECKING:
+    from pipeline.recipe import Recipe
 
 STATE_DIR = ".audiobook"
+STORE_NAME = DB_NAME
+CLIPS_DIR = "clips"
+REPORT_NAME = "report.json"
 OWNER_KEY = "owner"
 OUR_OUTPUTS = (".mp3", ".m4b", ".m3u", ".wav", ".flac")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where one book's build lives: `<out>/`, `<out>/.audiobook/state.sqlite`, the clip
+    cache (`synthesis.cache_dir`, else `<out>/clips`) and `<out>/report.json`."""
+
+    output_dir: Path
+    clips_dir: Path
+
+    @classmethod
+    def of(cls, recipe: Recipe) -> Workspace:
+        out = recipe.output_dir
+        return cls(out, recipe.synthesis.cache_dir or out / CLIPS_DIR)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.output_dir / STATE_DIR
+
+    @property
+    def store_path(self) -> Path:
+        return self.state_dir / STORE_NAME
+
+    @property
+    def report_path(self) -> Path:
+        return self.output_dir / REPORT_NAME
+
+    def cache(self) -> ClipCache:
+        return ClipCache(self.clips_dir)
+
+    def open_store(self, *, lock: bool = True) -> Store:
+        """The checkpoint store; locked, a second build on this directory is refused."""
+        return Store.open(self.store_path, lock=lock)
 
 
 @dataclass(frozen=True)
@@ -80,7 +124,7 @@ def check_output_dir(out: Path) -> None:
 
 def looks_like_a_build(out: Path) -> bool:
     """Our layout: the state directory, or (after it was deleted) the clip cache or a report."""
-    return (out / STATE_DIR).is_dir() or (out / "clips").is_dir() or (out / "report.json").is_file()
+    return (out / STATE_DIR).is_dir() or (out / CLIPS_DIR).is_dir() or (out / REPORT_NAME).is_file()
 
 
 def _has_entries(path: Path) -> bool:
@@ -138,7 +182,7 @@ def remove_outputs(out: Path) -> int:
     content-addressed cache, and the ledger keeps what they cost)."""
     removed = 0
     for path in out.iterdir():
-        if path.is_file() and (path.suffix.lower() in OUR_OUTPUTS or path.name == "report.json"):
+        if path.is_file() and (path.suffix.lower() in OUR_OUTPUTS or path.name == REPORT_NAME):
             path.unlink()
             removed += 1
     work = out / STATE_DIR
@@ -155,7 +199,7 @@ def lost_store(out: Path, store_path: Path) -> bool:
     """The checkpoint store is gone but an earlier build left files: in-flight jobs are lost."""
     if store_path.is_file():
         return False
-    clips = out / "clips"
+    clips = out / CLIPS_DIR
     has_clips = clips.is_dir() and any(clips.rglob("*.*"))
-    return has_clips or (out / "report.json").is_file() or any(
+    return has_clips or (out / REPORT_NAME).is_file() or any(
         p.suffix.lower() in OUR_OUTPUTS for p in out.glob("*") if p.is_file())

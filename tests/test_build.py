@@ -12,8 +12,8 @@ import mutagen
 import pytest
 
 from pipeline.audio.ffmpeg import ffmpeg_info
+from pipeline.build import fresh_plan
 from pipeline.cli import main
-from pipeline.plan import make_plan
 from pipeline.recipe import load_recipe
 from tests.conftest import SAMPLES
 
@@ -47,7 +47,7 @@ def test_offline_build_then_rerun_does_nothing(tmp_path: Path, capsys: pytest.Ca
     out = tmp_path / "out"
     code, text = build(capsys, str(recipe))
     assert code == 0, text
-    plan = make_plan(load_recipe(recipe), "local")
+    plan = fresh_plan(load_recipe(recipe), "local")
     mp3s = sorted(out.glob("*.mp3"))
     assert len(mp3s) == len(plan.active)
     tags = mutagen.File(mp3s[0])
@@ -77,7 +77,7 @@ def test_emulator_build_pays_exactly_the_plan(tmp_path: Path, capsys: pytest.Cap
     em = emulator(rate_limit=20, max_open=8, task_time=(0.3, 1.5), workers=8, audio="speech")
     monkeypatch.setenv("AUDIOCLEANER_API_KEY", em.key)
     recipe = write_recipe(tmp_path, MD_SAMPLE, max_chars=300)
-    plan = make_plan(load_recipe(recipe), "audiocleaner")
+    plan = fresh_plan(load_recipe(recipe), "audiocleaner")
     code, text = build(capsys, str(recipe), "--api-url", em.url, "--yes")
     assert code == 0, text
     stats = em.stats()
@@ -96,7 +96,7 @@ def test_emulator_build_pays_exactly_the_plan(tmp_path: Path, capsys: pytest.Cap
 def test_credits_run_out_then_resume_after_topup(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch, emulator: Callable[..., Any]) -> None:
     recipe = write_recipe(tmp_path, MD_SAMPLE, max_chars=200)
-    plan = make_plan(load_recipe(recipe), "audiocleaner")
+    plan = fresh_plan(load_recipe(recipe), "audiocleaner")
     em = emulator(keys=[f"poor:{plan.credits // 3}"], max_open=4)
     monkeypatch.setenv("AUDIOCLEANER_API_KEY", "poor")
     code, text = build(capsys, str(recipe), "--api-url", em.url, "--yes")
@@ -157,7 +157,7 @@ def test_faults_still_give_a_complete_book(tmp_path: Path, capsys: pytest.Captur
     em = emulator(faults=faults, seed=7, max_open=8)
     monkeypatch.setenv("AUDIOCLEANER_API_KEY", em.key)
     recipe = write_recipe(tmp_path, MD_SAMPLE, max_chars=200)
-    plan = make_plan(load_recipe(recipe), "audiocleaner")
+    plan = fresh_plan(load_recipe(recipe), "audiocleaner")
     code, text = build(capsys, str(recipe), "--api-url", em.url, "--yes")
     assert code == 0, text
     rep = report(tmp_path / "out")["synthesis"]
@@ -176,7 +176,7 @@ def test_editing_a_paragraph_or_a_voice_repays_only_what_changed(tmp_path: Path,
     book.write_text(text, encoding="utf-8")
     recipe = write_recipe(tmp_path, book, max_chars=200)
     assert build(capsys, str(recipe))[0] == 0
-    first = make_plan(load_recipe(recipe), "local")
+    first = fresh_plan(load_recipe(recipe), "local")
 
     word = "compass"
     assert word in text
@@ -190,7 +190,7 @@ def test_editing_a_paragraph_or_a_voice_repays_only_what_changed(tmp_path: Path,
     assert rep["jobs"] - rep["cached"] <= 3 and rep["jobs"] >= len(first.jobs) - 1
 
     recipe.write_text(recipe.read_text(encoding="utf-8") + "chapters: [{index: 2, emotion: sad}]\n", encoding="utf-8")
-    plan = make_plan(load_recipe(recipe), "local")
+    plan = fresh_plan(load_recipe(recipe), "local")
     assert build(capsys, str(recipe))[0] == 0
     rep = report(tmp_path / "out")["synthesis"]
     chapter2 = next(c for c in plan.chapters if c.index == 2)
@@ -199,11 +199,11 @@ def test_editing_a_paragraph_or_a_voice_repays_only_what_changed(tmp_path: Path,
 
 def test_second_build_on_same_output_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.build import open_store
+    from pipeline.workspace import Workspace
 
     monkeypatch.delenv("AUDIOCLEANER_API_KEY", raising=False)
     recipe = write_recipe(tmp_path, MD_SAMPLE)
-    holder = open_store(load_recipe(recipe))  # stands for a build in progress
+    holder = Workspace.of(load_recipe(recipe)).open_store()  # stands for a build in progress
     try:
         code, text = build(capsys, str(recipe))
     finally:

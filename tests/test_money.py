@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.plan import make_plan
+from pipeline.build import fresh_plan
 from pipeline.recipe import load_recipe
 from tests.build_helpers import (
     build_peak_rss,
@@ -31,7 +31,7 @@ def _setup(tmp_path: Path, **synthesis: Any) -> tuple[Path, Path, Any]:
     book = write_book(tmp_path / "book.md")
     out = tmp_path / "out"
     recipe = write_recipe(tmp_path / "recipe.yaml", book, out, **synthesis)
-    return recipe, out, make_plan(load_recipe(recipe), "audiocleaner")
+    return recipe, out, fresh_plan(load_recipe(recipe), "audiocleaner")
 
 
 def _settled(em: Any) -> dict[str, Any]:
@@ -190,7 +190,7 @@ def plan_credits(tmp_path: Path) -> int:
     """The credits of the book `_setup` writes (a cap equal to the plan)."""
     book = write_book(tmp_path / "probe-book.md")
     recipe = write_recipe(tmp_path / "probe.yaml", book, tmp_path / "probe-out")
-    return make_plan(load_recipe(recipe), "audiocleaner").credits
+    return fresh_plan(load_recipe(recipe), "audiocleaner").credits
 
 
 @pytest.mark.slow

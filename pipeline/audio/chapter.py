@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.audio.analyze import Measured, measure_file
-from pipeline.audio.ffmpeg import atomic_target
 from pipeline.audio.loudness import lin_to_db
 from pipeline.audio.master import LOSSY_HEADROOM_DB, EncodeTarget, master_chapter
 from pipeline.audio.stitch import ChapterInput, StitchedChapter, stitch_chapter
 from pipeline.audio.tags import BookInfo, tag_mp3
+from pipeline.fsio import atomic_target
 from pipeline.models import AudioSettings, Cover
 
 log = logging.getLogger(__name__)

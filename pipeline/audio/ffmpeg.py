@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pipeline.audio.mp3frames import info_frame_count, scan_mp3
 from pipeline.errors import BadAudioError, FFmpegError
+from pipeline.fsio import atomic_target, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -323,34 +324,6 @@ def encode_args(fmt: str, bitrate: str | None) -> list[str]:
     return args
 
 
-def atomic_target(out: Path) -> Path:
-    """A temporary name beside `out` (same directory, so os.replace is atomic)."""
-    return out.with_name(f".{out.name}.{os.getpid()}.part")
-
-
-def remove_stale_parts(directory: Path) -> int:
-    """Delete `.NAME.PID.part` files whose writer process is gone (killed mid-write)."""
-    removed = 0
-    if not directory.is_dir():
-        return 0
-    for part in directory.glob(".*.part"):
-        pid = part.name[:-len(".part")].rsplit(".", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            part.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def wav_header(data_len: int, sample_rate: int, channels: int) -> bytes:
     """The canonical 44-byte header of a 16-bit PCM WAV holding `data_len` bytes."""
     return struct.pack(
@@ -363,20 +336,6 @@ def wav_header(data_len: int, sample_rate: int, channels: int) -> bytes:
 def wav_bytes(pcm: bytes, sample_rate: int, channels: int) -> bytes:
     """A complete WAV (ffmpeg writing to a pipe would leave the sizes unknown)."""
     return wav_header(len(pcm), sample_rate, channels) + pcm
-
-
-def write_atomic(out: Path, data: bytes) -> None:
-    """Write bytes to a temp name beside `out`, fsync, then rename over it."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = atomic_target(out)
-    try:
-        with open(part, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(part, out)
-    finally:
-        part.unlink(missing_ok=True)
 
 
 def encode_pcm(

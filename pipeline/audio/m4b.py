@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.audio.cover import cover_extension
-from pipeline.audio.ffmpeg import run_ffmpeg_streaming, write_atomic
+from pipeline.audio.ffmpeg import run_ffmpeg_streaming
 from pipeline.audio.tags import BookInfo, ffmetadata
 from pipeline.errors import BadAudioError
+from pipeline.fsio import write_atomic
 from pipeline.models import Cover
 
 AAC_FRAME = 1024  # samples per AAC frame

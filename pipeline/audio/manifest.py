@@ -19,8 +19,8 @@ import numpy as np
 
 from pipeline.audio.analyze import Measured
 from pipeline.audio.chapter import CHAPTER_FORMATS, ChapterJob, ChapterOutput, aac_path
-from pipeline.audio.ffmpeg import write_atomic
 from pipeline.audio.loudness import gated_loudness
+from pipeline.fsio import write_atomic
 
 MANIFEST = "assembly.json"
 MANIFEST_VERSION = 2  # 2: AAC pieces and measurements (1 kept mastered WAVs)

@@ -26,12 +26,12 @@ from typing import Protocol
 from pipeline.audio.analyze import Measured
 from pipeline.audio.chapter import CHAPTER_FORMATS, ChapterJob, ChapterOutput, aac_path, build_chapter
 from pipeline.audio.cover import usable_cover
-from pipeline.audio.ffmpeg import remove_stale_parts, write_atomic
 from pipeline.audio.manifest import Manifest, combine, entry_measured
 from pipeline.audio.names import book_stem, chapter_stems
 from pipeline.audio.stitch import ChapterInput
 from pipeline.audio.tags import BookInfo, m3u
 from pipeline.errors import UserError
+from pipeline.fsio import atomic_target, remove_stale_parts, write_atomic
 from pipeline.models import AudioSettings, Cover
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,6 @@ def _report(t: _Todo, built: dict[int, ChapterOutput], manifest: Manifest) -> Ch
 
 def _package_m4b(chapters: Sequence[ChapterInput], info: BookInfo, cover: Cover, s: AudioSettings, out: Path,
                  manifest: Manifest, rewritten: list[Path], progress: PackageProgress) -> Path | None:
-    from pipeline.audio.ffmpeg import atomic_target
     from pipeline.audio.m4b import M4bPiece, build_m4b
 
     if "m4b" not in s.formats:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +17,7 @@ from pipeline.cli.options import (
 
 if TYPE_CHECKING:
     from pipeline.build import BuildResult
+    from pipeline.synth.options import SynthResult
 
 
 @click.command()
@@ -44,9 +45,10 @@ def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str
     voice (eSpeak NG) is used.
     """
     from pipeline.audio.progress import choose_package_progress
-    from pipeline.build import BuildOptions, choose_backend
+    from pipeline.build import BuildOptions
     from pipeline.build import build as run_build
     from pipeline.synth.progress import choose_progress
+    from pipeline.tts.choice import choose_backend
 
     recipe = load_recipe_with_overrides(recipe_path, output=Path(output).resolve() if output else None)
     choice = choose_backend(backend, api_url, api_key_file)
@@ -59,7 +61,7 @@ def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str
     options = BuildOptions(
         yes=yes, max_credits=max_credits,
         confirm=(lambda q: click.confirm(q, default=False, err=True)) if can_ask else None,
-        progress=choose_progress(quiet=quiet, billed=choice.name != "local"),
+        progress=choose_progress(quiet=quiet, billed=choice.billed),
         package_progress=choose_package_progress(quiet=quiet),
         skip_package=no_package, force_output=force_output,
     )
@@ -67,33 +69,34 @@ def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str
     _summary(result, quiet)
 
 
-def spend_line(synth: dict[str, Any]) -> str:
+def spend_line(synth: SynthResult) -> str:
     """The ledger's figures: this run's spend (charged + uncertain) and the directory's total."""
-    total = synth.get("spend_total") or {}
-    uncertain = synth.get("credits_uncertain", 0)
-    line = f"spent {synth.get('credits_spent', 0):,} credits this run (charged {synth.get('credits_charged', 0):,}"
+    total = synth.spend_total
+    uncertain = synth.credits_uncertain
+    line = f"spent {synth.credits_spent:,} credits this run (charged {synth.credits_charged:,}"
     line += f", uncertain {uncertain:,})" if uncertain else ")"
     if total:
         line += f", {total.get('spent', 0):,} in total on this output directory"
-    cap = synth.get("credit_cap")
+    cap = synth.credit_cap
     return line + (f" (cap {cap:,})" if cap is not None else "")
 
 
 def _summary(result: BuildResult, quiet: bool) -> None:
     report = result.report
-    synth = report.get("synthesis") or {}
+    synth = report.synthesis.result if report.synthesis is not None else None
+    assert synth is not None  # build() returns only once synthesis has finished
     plan = result.plan
-    for warning in report.get("warnings", []):
+    for warning in report.all_warnings:
         click.echo(f"Warning: {warning}", err=True)
     cost = "offline voice, no credits" if plan.backend == "local" else spend_line(synth)
-    clips = f"{synth.get('done', 0)} clips ({synth.get('cached', 0)} from cache)"
+    clips = f"{synth.done} clips ({synth.cached} from cache)"
     click.echo(f"Done: {len(plan.active)} chapters, {clips}, {cost}.")
     for path in result.outputs:
         if not quiet:
             click.echo(f"  {path}")
     click.echo(f"Report: {result.report_path}")
-    check = report.get("check")
-    if check and not check.get("passed", True):
+    check = report.package.check if report.package is not None else None
+    if check is not None and not check.passed:
         click.echo("Warning: `audiobook check` found delivery problems (see report.json).", err=True)
 
 

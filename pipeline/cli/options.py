@@ -16,7 +16,7 @@ recipe_argument = click.argument("recipe_path", metavar="RECIPE_OR_BOOK", type=c
 
 
 def backend_options(func: F) -> F:
-    """--backend / --api-url / --api-key-file, resolved by pipeline.build.choose_backend."""
+    """--backend / --api-url / --api-key-file, resolved by pipeline.tts.choice.choose_backend."""
     func = click.option(
         "--api-key-file", type=click.Path(dir_okay=False),
         help="Read the API key from this file instead of AUDIOCLEANER_API_KEY.",

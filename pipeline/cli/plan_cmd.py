@@ -38,15 +38,18 @@ def plan(recipe_path: str, as_json: bool, segments: bool, max_chars: int | None,
     `min_credits` is the floor ceil(chapter characters / 100); efficiency is
     min_credits / credits. Clips already in the cache are counted as free.
     """
-    from pipeline.build import cached_keys, choose_backend, plan_build
+    from pipeline.build import cached_keys, plan_build
     from pipeline.plan import plan_to_dict
+    from pipeline.tts.choice import choose_backend
+    from pipeline.workspace import Workspace
 
     recipe = load_recipe_with_overrides(
         recipe_path, max_chars=max_chars, cuts=cuts, output=Path(output).resolve() if output else None
     )
     choice = choose_backend(backend, api_url, api_key_file)
-    result = plan_build(recipe, choice.name)
-    cached = cached_keys(recipe, result)
+    workspace = Workspace.of(recipe)
+    result = plan_build(recipe, workspace, choice.name)
+    cached = cached_keys(workspace, result)
     if segments:
         _print_segments(result)
     elif as_json:

@@ -19,10 +19,10 @@ from typing import Any
 from lxml import etree
 
 from pipeline.errors import BookError
-from pipeline.ingest import IngestOptions
 from pipeline.ingest import epub_toc as toc_mod
 from pipeline.ingest.epub_package import Package, inspect_epub, make_reader
 from pipeline.ingest.limits import MAX_BOOK_BLOCKS, MAX_BOOK_CHARS
+from pipeline.ingest.options import IngestOptions
 from pipeline.ingest.xhtml import (
     Piece,
     document_blocks,

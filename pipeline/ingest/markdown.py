@@ -19,7 +19,6 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from pipeline.errors import BookError
-from pipeline.ingest import IngestOptions
 from pipeline.ingest.limits import (
     MARKDOWN_CHUNK_RISKY,
     MAX_BOOK_BLOCKS,
@@ -29,6 +28,7 @@ from pipeline.ingest.limits import (
 )
 from pipeline.ingest.md_blocks import Item, MdHeading, make_parser, walk_tokens
 from pipeline.ingest.md_chunks import MarkdownLimit, chunks
+from pipeline.ingest.options import IngestOptions
 from pipeline.models import Block, Book, BookMeta, Chapter
 
 FRONT_TITLE = "Front matter"

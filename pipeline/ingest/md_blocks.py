@@ -19,9 +19,9 @@ from lxml import etree
 from markdown_it.token import Token
 
 from pipeline.errors import BookError
-from pipeline.ingest import IngestOptions
 from pipeline.ingest.limits import MAX_GRID_NESTING
 from pipeline.ingest.md_chunks import MarkdownLimit, make_parser
+from pipeline.ingest.options import IngestOptions
 from pipeline.ingest.xmlsafe import check_html
 from pipeline.models import Block
 

@@ -1,8 +1,8 @@
 """Content-addressed clip cache: `<root>/<key[:2]>/<key>.<ext>`.
 
-A clip path that exists is complete: bytes go to a `.part` file, are fsynced, renamed
-with os.replace, and the directory is fsynced (the yt-dlp `.part` habit), so a crash
-never leaves a half clip under a final name.
+A clip path that exists is complete: bytes are written with `fsio.write_atomic` (a
+`.part` file, fsynced, renamed) and the directory is fsynced (the yt-dlp `.part` habit),
+so a crash never leaves a half clip under a final name.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from pipeline.audio.ffmpeg import write_atomic
+from pipeline.fsio import fsync_dir, write_atomic
 
 QUARANTINE = "quarantine"
 
@@ -30,14 +30,6 @@ def sniff_ext(data: bytes) -> str:
     if data[4:8] == b"ftyp":
         return "m4a"
     return "mp3"  # ID3 or a bare MPEG frame sync; the backend already verified it is audio
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class ClipCache:
@@ -67,7 +59,7 @@ class ClipCache:
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{key}.{ext}"
         write_atomic(final, data)  # a full disk leaves no half clip behind
-        _fsync_dir(folder)
+        fsync_dir(folder)
         for other in AUDIO_EXTS:  # a re-synthesized clip in another format replaces the old one
             stale = folder / f"{key}.{other}"
             if other != ext and stale.exists():

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+from pipeline.models import EngineSettings
 
 
 @dataclass(frozen=True)
-class SynthOptions:
-    max_open: int = 8  # ceiling of open tasks (AIMD adapts below it)
-    rate_limit: float = 10.0  # request budget, req/s, create+get together (downloads not counted)
+class SynthOptions(EngineSettings):
+    """EngineSettings (what a recipe may set) plus knobs only code and tests set."""
+
     max_attempts: int = 6  # transient retries per request
-    failed_retries: int = 2  # re-creates after status "failed" (each costs credits)
-    recreate_expired: bool = True  # 101008 / expired URL on a job not downloaded -> re-create
     poll_initial: float | None = None  # first poll delay; None = learned
     retry_base: float = 0.2  # first transient-retry delay (seconds); doubles, capped at 5 s
     stop_grace: float = 1.5  # after a stop: seconds in-flight requests may take to finish
-    probe_odds: float = 0.1  # least P(a slot is free) to create with all seemingly busy; 0 = never
     billed: bool = True  # the backend charges credits (the offline voice does not): keep a ledger
-    max_credits: int | None = None  # cap on the ledger's spend over every run of this store
-    max_uncertain: int = 5  # creates in a row without a readable reply before the run stops
-    task_timeout: float = 1800.0  # seconds a task may stay "waiting" in one run
-    outage_after: float = 300.0  # seconds without one readable API reply before the run stops
     max_refetch: int = 2  # re-queries of a finished task for a fresh URL when its download fails
+
+    @classmethod
+    def from_settings(cls, settings: EngineSettings, *, billed: bool, max_credits: int | None) -> SynthOptions:
+        """The engine's options for one run: the recipe's settings, whether the backend
+        bills, and the credit cap in force (--max-credits wins over the recipe's)."""
+        given = {f.name: getattr(settings, f.name) for f in fields(EngineSettings)}
+        return cls(**{**given, "billed": billed, "max_credits": max_credits})
 
 
 @dataclass

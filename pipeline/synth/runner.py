@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 
 from pipeline.errors import (
+    AudiobookError,
     CapReachedError,
     CreditsExhaustedError,
     DiskFullError,
@@ -89,10 +90,11 @@ def _warnings(engine: Engine) -> list[str]:
 
 
 def _outcome(engine: Engine, result: SynthResult, interrupted: bool) -> SynthResult:
-    """Raise the error this run ended with (each carries `.result`), else return."""
+    """Raise the error this run ended with (each AudiobookError carries `.partial`), else return."""
     exc = _stop_error(engine, result, interrupted)
+    if isinstance(exc, AudiobookError):
+        exc.with_partial(result)
     if exc is not None:
-        exc.result = result  # type: ignore[attr-defined]
         raise exc
     return result
 
@@ -175,7 +177,7 @@ def run_synthesis(
     Returns when every job is done. Raises CreditsExhaustedError (after draining created
     tasks; message gives credits still needed), FatalKeyError (at once),
     SynthesisFailedError (some jobs failed; the rest kept), KeyboardInterrupt (Ctrl-C,
-    state saved). Each raised AudiobookError carries the SynthResult as `.result`.
+    state saved). Each raised AudiobookError carries the SynthResult as `.partial`.
     """
 
     async def main() -> SynthResult:

@@ -30,7 +30,7 @@ from pathlib import Path
 from pipeline.errors import DiskFullError, LockedError, StoreError, is_disk_full
 from pipeline.models import Job, Voice
 
-DB_NAME = ".audiobook.sqlite"
+DB_NAME = "state.sqlite"  # in the state directory (pipeline.workspace.Workspace.store_path)
 LOCK_NAME = ".audiobook.lock"
 DB_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 STATES: tuple[str, ...] = ("planned", "submitting", "submitted", "downloaded", "done", "failed")
@@ -159,7 +159,8 @@ class Store:
 
     @classmethod
     def open(cls, path: Path, *, lock: bool = True) -> Store:
-        """Open (create, migrate) the store. `path` is the output dir or the db file."""
+        """Open (create, migrate) the store at `path`, the database file (a build passes
+        Workspace.store_path); a directory is taken as a state directory holding DB_NAME."""
         path = Path(path)
         db = path if path.suffix in DB_SUFFIXES and not path.is_dir() else path / DB_NAME
         db.parent.mkdir(parents=True, exist_ok=True)

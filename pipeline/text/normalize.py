@@ -261,3 +261,16 @@ def normalize_chapter(chapter: Chapter, options: NormalizeOptions) -> tuple[Chap
             blocks.append(normalized)
     title = normalize_text(chapter.title, options, Counter())
     return replace(chapter, title=title, blocks=tuple(blocks)), removed
+
+
+_SENTENCE_END = tuple(".!?…。！？؟۔:;")
+_CLOSERS = "”’»)]」』）\"'"
+
+
+def end_heading(text: str) -> str:
+    """A heading that will be spoken, ended like a sentence so the voice pauses after it:
+    a full stop (an ideographic one after CJK) unless it already ends in punctuation,
+    closing quotes and brackets aside."""
+    if not text or text.rstrip(_CLOSERS).endswith(_SENTENCE_END):
+        return text
+    return text + ("。" if any("\u3000" <= ch <= "\u9fff" for ch in text) else ".")

@@ -9,6 +9,7 @@ from pipeline.models import Block, Chapter
 from pipeline.text.normalize import (
     LexiconEntry,
     NormalizeOptions,
+    end_heading,
     is_scene_break_text,
     normalize_chapter,
     normalize_text,
@@ -173,3 +174,17 @@ def test_normalize_chapter_blocks_and_counts() -> None:
     assert removed["scene_break_marks"] == 5
     assert removed["invisible"] == 2
     assert removed["whitespace"] == 4 + 2 + 4
+
+
+@pytest.mark.parametrize(("heading", "spoken"), [
+    ("Chapter One", "Chapter One."),
+    ("Is it you?", "Is it you?"),
+    ("“The End”", "“The End”."),
+    ("“The End.”", "“The End.”"),
+    ("Part I: (Prologue)", "Part I: (Prologue)."),
+    ("第一章", "第一章。"),
+    ("الفصل الأول؟", "الفصل الأول؟"),
+    ("", ""),
+])
+def test_end_heading_adds_a_stop_only_when_missing(heading: str, spoken: str) -> None:
+    assert end_heading(heading) == spoken

@@ -1,0 +1,31 @@
+"""Value parsers shared by the recipe's top level and its chapter rules.
+
+A module of its own so recipe.py and recipe_rules.py both import it and never each other
+the other way round (no import cycle).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.models import EMOTIONS, VENDOR_LANGUAGES
+from pipeline.yamlsrc import Where, get_float, get_int, get_str
+
+VENDOR_SPEEDS = (0.5, 1.0, 2.0)
+
+
+def parse_language(value: Any, where: Where) -> str:
+    return get_str(value, where, VENDOR_LANGUAGES)
+
+
+def parse_emotion(value: Any, where: Where) -> int:
+    if isinstance(value, str) and not value.isdigit():
+        return EMOTIONS[get_str(value.lower(), where, EMOTIONS)]
+    return get_int(int(value) if isinstance(value, str) else value, where, lo=0, hi=8)
+
+
+def parse_speed(value: Any, where: Where, allow_any: bool) -> float:
+    speed = get_float(value, where, lo=0.1, hi=4.0)
+    if not allow_any and speed not in VENDOR_SPEEDS:
+        raise where.error(f"{value} is not a documented speed (0.5, 1, 2); set allow_any_speed: true to send it anyway")
+    return speed

@@ -1,0 +1,56 @@
+"""The voice choice the plan is given: default voice per language, and voice checks.
+
+The plan is pure and knows no backend; the commands build this picker from the tts
+package (voice library, offline voices, the vendor's documented default) and inject it,
+the way the build injects which texts are already synthesized.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from pipeline.models import Voice
+from pipeline.tts.voices import VoiceLibrary, check_voice, load_voice_library
+
+# The vendor's guide documents one voice: 2072 "Madison" (en). Other languages need `voice:`.
+VENDOR_DEFAULT_VOICES = {"en": 2072}
+
+
+@dataclass(frozen=True)
+class LibraryPicker:
+    """Voices from the recipe's voice library (if any), else the backend's defaults.
+
+    The library file is read on first use, so a bad book is reported before a bad library
+    as it always was.
+    """
+
+    backend: str
+    library_path: Path | None = None
+
+    @cached_property
+    def library(self) -> VoiceLibrary | None:
+        return load_voice_library(self.library_path) if self.library_path is not None else None
+
+    def default_voice(self, language: str) -> int | None:
+        """The voice id for a chapter whose recipe names none; None when there is none."""
+        if self.library is not None:
+            candidates = self.library.for_language(language)
+            if candidates:
+                return candidates[0].id
+        if self.backend == "local":
+            from pipeline.tts.local_voices import default_local_voice
+
+            return default_local_voice(language)
+        return VENDOR_DEFAULT_VOICES.get(language)
+
+    def check(self, voice: Voice) -> list[str]:
+        """Warnings for a voice the library does not have or that does not speak its language."""
+        if self.library is None:
+            return []
+        return check_voice(self.library, voice.voice_id, voice.language, voice.emotion)
+
+
+def voice_picker(backend: str, library_path: Path | None) -> LibraryPicker:
+    return LibraryPicker(backend, library_path)
