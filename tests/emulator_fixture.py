@@ -4,6 +4,7 @@
         em = emulator(rate_limit=2, faults={"drop": 0.5, "slow@create": 0.2})
         client = AudioCleanerClient(em.key, em.url)
         em.set_faults({"stuck": 1.0})   # replaces them at run time ({} or no args clears)
+        em = emulator(clock=SteppedClock())  # time moves only on clock.advance(seconds)
 
 Defaults favour speed (tone audio, 20-50 ms tasks); pass audio="speech" for real speech.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from pipeline.emulator import RunningEmulator, build_config, start_emulator
+from pipeline.synth.clock import Clock
 
 TEST_DEFAULTS: dict[str, Any] = {"task_time": (0.02, 0.05), "audio": "tone", "workers": 4}
 
@@ -51,9 +53,9 @@ class Handle:
 def emulator() -> Iterator[Callable[..., Handle]]:
     started: list[Handle] = []
 
-    def start(**overrides: Any) -> Handle:
+    def start(clock: Clock | None = None, **overrides: Any) -> Handle:
         config = build_config(**{**TEST_DEFAULTS, **overrides})
-        running = start_emulator(config)
+        running = start_emulator(config, clock)
         handle = Handle(running.url, config.keys[0].key, running)
         started.append(handle)
         return handle
