@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pipeline.synth.clock import Clock, SystemClock
 
 PROBE_TICK = 0.01  # seconds between re-checks of the odds that a slot is free
+EPSILON = 1e-9  # a token short by a rounding error is a whole one (else the wait rounds to no time)
 
 
 def full_jitter(attempt: int, base: float = 0.25, cap: float = 20.0, rng: random.Random | None = None) -> float:
@@ -75,8 +76,8 @@ class TokenBucket:
                     if not urgent and self._urgent:
                         await self.clock.sleep(max(0.005, (1.0 - self._tokens) / self.rate))
                         continue
-                    if self._tokens >= 1.0:
-                        self._tokens -= 1.0
+                    if self._tokens >= 1.0 - EPSILON:
+                        self._tokens = max(0.0, self._tokens - 1.0)
                         self.granted += 1
                         return
                     await self.clock.sleep((1.0 - self._tokens) / self.rate)
