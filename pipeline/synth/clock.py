@@ -1,4 +1,12 @@
-"""Time for the synthesis engine, injectable so tests never depend on how busy the machine is."""
+"""Time for the synthesis engine and the emulator, injectable so tests never depend on how
+busy the machine is.
+
+One clock is handed down from the entry point (synthesize/run_synthesis `clock=`,
+EmulatorApp/serve/start_emulator `clock`), never read from a module global:
+SystemClock in production; ManualClock (time moves when someone sleeps) for unit
+tests of one coroutine; SteppedClock (time moves only on `advance`, from any thread)
+for a test that drives the emulator on its own thread.
+"""
 
 from __future__ import annotations
 
