@@ -11,6 +11,7 @@ Defaults favour speed (tone audio, 20-50 ms tasks); pass audio="speech" for real
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from pipeline.emulator import RunningEmulator, build_config, start_emulator
-from pipeline.synth.clock import Clock
+from pipeline.synth.clock import Clock, SteppedClock
 
 TEST_DEFAULTS: dict[str, Any] = {"task_time": (0.02, 0.05), "audio": "tone", "workers": 4}
 
@@ -47,6 +48,15 @@ class Handle:
 
     def stop(self) -> None:
         self.running.stop()
+
+
+def wait_sleeping(clock: SteppedClock, count: int, timeout: float = 60.0) -> None:
+    """Until `count` emulator tasks sleep on `clock`: advancing it then ends each exactly
+    (the timeout is only a safety net for a hung emulator)."""
+    deadline = time.monotonic() + timeout
+    while clock.sleeping < count:
+        assert time.monotonic() < deadline, f"{clock.sleeping} of {count} tasks started"
+        time.sleep(0.01)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from pipeline.emulator.config import load_yaml, parse_fault, parse_key, parse_ra
 from pipeline.emulator.faults import FaultPlan
 from pipeline.errors import UserError
 from pipeline.synth.clock import SteppedClock
+from tests.emulator_fixture import wait_sleeping
 
 CREATE = "/audio/api/v1/api-keys/tts/task/create"
 GET = "/audio/api/v1/api-keys/tts/task/get"
@@ -42,14 +43,6 @@ def wait_all(url: str, job_ids: list[str], timeout: float = 60.0) -> list[str]:
         if "waiting" not in states or time.monotonic() > deadline:
             return states
         time.sleep(0.05)
-
-
-def wait_sleeping(clock: SteppedClock, count: int, timeout: float = 60.0) -> None:
-    """Until `count` emulator tasks sleep on the clock: advancing it then ends each exactly."""
-    deadline = time.monotonic() + timeout
-    while clock.sleeping < count:
-        assert time.monotonic() < deadline, f"{clock.sleeping} of {count} tasks started"
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("charge_on", ["success", "create"])

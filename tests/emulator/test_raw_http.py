@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from pipeline.synth.clock import SteppedClock
+from tests.emulator_fixture import wait_sleeping
 
 CREATE = "/audio/api/v1/api-keys/tts/task/create"
 GET = "/audio/api/v1/api-keys/tts/task/get"
@@ -31,7 +32,8 @@ def settled(url: str, job_id: str, timeout: float = 60) -> dict[str, Any]:
 
 
 def test_create_then_get_shapes(emulator: Any) -> None:
-    em = emulator(task_time=(0.2, 0.2))
+    clock = SteppedClock()  # the task ends when the test says: the first get sees it waiting
+    em = emulator(task_time=(0.2, 0.2), clock=clock)
     created = post(em.url, CREATE, BODY)
     assert created["code"] == 100000 and created["message"] == "Request Success"
     job_id = created["data"]["job_id"]
@@ -39,6 +41,8 @@ def test_create_then_get_shapes(emulator: Any) -> None:
 
     first = post(em.url, GET, {"global_id": job_id})
     assert first == {"code": 100000, "data": {"status": "waiting", "output": ""}, "message": "Request Success"}
+    wait_sleeping(clock, 1)
+    clock.advance(0.2)
     doc = settled(em.url, job_id)
     assert doc["code"] == 100000 and doc["data"]["status"] == "success"
     output = doc["data"]["output"]
