@@ -28,17 +28,21 @@ from pipeline.errors import (
 from pipeline.models import TaskStatus, TTSRequest
 from pipeline.synth.clock import SteppedClock
 from pipeline.tts.client import AudioCleanerClient
+from tests.emulator_fixture import wait_sleeping
 from tests.tts.helpers import TEXT, VOICE, create_and_wait, run, wait_done  # noqa: E402
 
 # --- happy path -------------------------------------------------------------------------
 
 
 def test_happy_path_real_speech_end_to_end(emulator: Any) -> None:
-    em = emulator(audio="speech", task_time=(0.3, 0.4))
+    clock = SteppedClock()  # the task ends when the test says: the first get sees it waiting
+    em = emulator(audio="speech", task_time=(0.3, 0.4), clock=clock)
 
     async def flow(client: AudioCleanerClient) -> tuple[list[str], bytes]:
         job_id = await client.create(TTSRequest(TEXT, VOICE))
         states = [(await client.get(job_id)).state]
+        await asyncio.to_thread(wait_sleeping, clock, 1)
+        clock.advance(0.4)
         final = await wait_done(client, job_id)
         states.append(final.state)
         return states, await client.download(final.output_url)
@@ -157,8 +161,8 @@ def test_get_answers_100100_when_balance_cannot_pay_then_topup_recovers(emulator
     a, b = run(first, em.url)
     outcomes = [run(lambda c, j=job: outcome(c, j), em.url) for job in (a, b)]
     assert sorted(outcomes, key=str) == [100100, "success"]
-    em.topup(2)
-    assert [run(lambda c, j=job: c.get(j), em.url).state for job in (a, b)] == ["success", "success"]
+    em.topup(2)  # the unpayable one may still be processing (100100 at a zero balance): wait for its end
+    assert [run(lambda c, j=job: wait_done(c, j), em.url).state for job in (a, b)] == ["success", "success"]
     assert em.stats()["credits_charged"] == 4
 
 
