@@ -68,6 +68,7 @@ class Response:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+Sleep = Callable[[float], Awaitable[None]]  # the emulator clock's sleep
 
 
 async def _read_request(reader: asyncio.StreamReader) -> Request | None:
@@ -100,7 +101,7 @@ def _head(resp: Response, length: int | None, keep_alive: bool) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def _send(writer: asyncio.StreamWriter, data: bytes, trickle: float) -> None:
+async def _send(writer: asyncio.StreamWriter, data: bytes, trickle: float, sleep: Sleep) -> None:
     """Write `data`, one byte per `trickle` seconds when trickling."""
     if trickle <= 0:
         writer.write(data)
@@ -108,7 +109,7 @@ async def _send(writer: asyncio.StreamWriter, data: bytes, trickle: float) -> No
         return
     await writer.drain()
     for i in range(len(data)):
-        await asyncio.sleep(trickle)
+        await sleep(trickle)
         writer.write(data[i : i + 1])
         await writer.drain()  # raises once the client has gone: the trickle ends
 
@@ -128,10 +129,12 @@ async def _send_chunked(writer: asyncio.StreamWriter, resp: Response, keep_alive
     return keep_alive
 
 
-async def _answer(writer: asyncio.StreamWriter, resp: Response, keep_alive: bool) -> bool:
-    """Write one response; False when the connection must close afterwards."""
+async def _answer(writer: asyncio.StreamWriter, resp: Response, keep_alive: bool,
+                  sleep: Sleep = asyncio.sleep) -> bool:
+    """Write one response; False when the connection must close afterwards. Delays and
+    trickles wait on `sleep` (the emulator's clock)."""
     if resp.delay > 0:
-        await asyncio.sleep(resp.delay)
+        await sleep(resp.delay)
     if resp.drop == "before":
         return False
     if resp.stream is not None:
@@ -139,14 +142,15 @@ async def _answer(writer: asyncio.StreamWriter, resp: Response, keep_alive: bool
     body = resp.body if resp.send_bytes is None else resp.body[: resp.send_bytes]
     if resp.drop == "mid":
         writer.write(_head(resp, len(body), True))
-        await _send(writer, body[: len(body) // 2], resp.trickle)
+        await _send(writer, body[: len(body) // 2], resp.trickle, sleep)
         return False
     writer.write(_head(resp, len(body), keep_alive))
-    await _send(writer, body, resp.trickle)
+    await _send(writer, body, resp.trickle, sleep)
     return keep_alive
 
 
-async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: Handler) -> None:
+async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: Handler,
+                           sleep: Sleep = asyncio.sleep) -> None:
     """Answer requests on one connection until it closes or a fault drops it."""
     try:
         while True:
@@ -163,7 +167,7 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
                 log.exception("emulator handler failed")
                 resp = Response.text("emulator error", 500)
             keep_alive = req.headers.get("connection", "").lower() != "close"
-            if not await _answer(writer, resp, keep_alive):
+            if not await _answer(writer, resp, keep_alive, sleep):
                 return
     except (ConnectionError, asyncio.IncompleteReadError):
         return
@@ -171,8 +175,8 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
         writer.close()
 
 
-async def start_server(handler: Handler, host: str, port: int) -> asyncio.Server:
+async def start_server(handler: Handler, host: str, port: int, sleep: Sleep = asyncio.sleep) -> asyncio.Server:
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_connection(reader, writer, handler)
+        await serve_connection(reader, writer, handler, sleep)
 
     return await asyncio.start_server(on_connect, host, port, limit=MAX_HEAD)

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pipeline.emulator.config import EmulatorConfig
 from pipeline.emulator.server import EmulatorApp, serve
+from pipeline.synth.clock import Clock
 
 T = TypeVar("T")
 
@@ -62,14 +63,17 @@ class RunningEmulator:
         self.stop()
 
 
-def start_emulator(config: EmulatorConfig) -> RunningEmulator:
-    """Start an emulator on a background thread; returns once it accepts connections."""
+def start_emulator(config: EmulatorConfig, clock: Clock | None = None) -> RunningEmulator:
+    """Start an emulator on a background thread; returns once it accepts connections.
+
+    `clock` (default: the system's) drives its delays and task times; a SteppedClock lets
+    a test move them from its own thread."""
     ready: Future[tuple[EmulatorApp, asyncio.AbstractEventLoop, asyncio.Event]] = Future()
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        await serve(config, stop, lambda app: ready.set_result((app, loop, stop)))
+        await serve(config, stop, lambda app: ready.set_result((app, loop, stop)), clock)
 
     def run() -> None:
         try:

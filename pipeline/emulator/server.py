@@ -24,7 +24,6 @@ import errno
 import logging
 import secrets
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from pipeline.emulator.hostile import echo_key, huge_body
 from pipeline.emulator.http import Drop, Request, Response, start_server
 from pipeline.emulator.state import Account, EmulatorState, Reply, Task, content_hash
 from pipeline.errors import UserError
+from pipeline.synth.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +58,22 @@ def public_host(host: str) -> str:
 
 
 class EmulatorApp:
-    """Request handling and task processing for one running emulator."""
+    """Request handling and task processing for one running emulator.
 
-    def __init__(self, config: EmulatorConfig, files_dir: Path) -> None:
+    Every delay, task duration, rate window and URL expiry runs on `clock`, so a test
+    can hold time still and step it (pipeline.synth.clock.SteppedClock)."""
+
+    def __init__(self, config: EmulatorConfig, files_dir: Path, clock: Clock | None = None) -> None:
         self.config = config
         self.faults = FaultPlan(config.seed, config.faults)
         self.state = EmulatorState(config, self.faults)
         self.files_dir = files_dir
         self.base_url = ""
-        self.clock = time.monotonic
+        self.clock: Clock = clock or SystemClock()
         self._slots = asyncio.Semaphore(config.workers)
         self._pool = ThreadPoolExecutor(max(1, config.audio_threads), thread_name_prefix="emulator-audio")
         self._jobs: set[asyncio.Task[None]] = set()
-        self.state.reset(self.clock())
+        self.state.reset(self.clock.monotonic())
 
     async def handle(self, req: Request) -> Response:
         path = req.path
@@ -119,17 +122,18 @@ class EmulatorApp:
             return self._after(account, identity, kind, key)
         account.inflight += 1
         try:
-            reply = self.state.throttle(account, self.clock()) or self._call(kind, account, body, task_identity)
+            now = self.clock.monotonic()
+            reply = self.state.throttle(account, now) or self._call(kind, account, body, task_identity)
             resp = self._after(reply, identity, kind, key)
             if resp.delay:  # a slow answer stays "in flight" for the concurrency limit
-                await asyncio.sleep(resp.delay)
+                await self.clock.sleep(resp.delay)
                 resp.delay = 0.0
             return resp
         finally:
             account.inflight -= 1
 
     def _call(self, kind: str, account: Account, body: Any, task_identity: str) -> Reply:
-        now = self.clock()
+        now = self.clock.monotonic()
         if kind == "get":
             gid = body.get("global_id") if isinstance(body, dict) else None
             return self.state.get(account, gid, self.base_url, now)
@@ -173,12 +177,12 @@ class EmulatorApp:
     async def _process(self, task: Task) -> None:
         """Queue for a worker slot, "work" for the drawn time, publish the file."""
         async with self._slots:
-            self.state.started(task, self.clock())
+            self.state.started(task, self.clock.monotonic())
             loop = asyncio.get_running_loop()
             audio = None
             if not task.will_fail:
                 audio = loop.run_in_executor(self._pool, render_mp3, task.text, task.voice, self.config.audio)
-            await asyncio.sleep(self._duration(task))
+            await self.clock.sleep(self._duration(task))
             token = None
             if audio is not None:
                 try:
@@ -188,7 +192,7 @@ class EmulatorApp:
                 else:
                     token = secrets.token_hex(16)
                     (self.files_dir / f"{token}.mp3").write_bytes(data)
-            self.state.finished(task, token, self.clock())
+            self.state.finished(task, token, self.clock.monotonic())
 
     # --- files and control -------------------------------------------------------------------
 
@@ -200,7 +204,7 @@ class EmulatorApp:
         path = self.files_dir / f"{token}.mp3"
         if task is None or not token.isalnum() or not path.is_file():
             return Response.text("<html><body>404 Not Found</body></html>", 404, "text/html")
-        if task.url_expires_at is not None and self.clock() >= task.url_expires_at:
+        if task.url_expires_at is not None and self.clock.monotonic() >= task.url_expires_at:
             return Response.text("<html><body>410 Gone: this link has expired</body></html>", 410, "text/html")
         identity = f"dl:{task.identity}:{self.faults.attempt('dl:' + task.identity)}"
         if redirectable and self.faults.fires("redirect", identity, "download"):
@@ -245,7 +249,7 @@ class EmulatorApp:
             job.cancel()
         for path in self.files_dir.glob("*.mp3"):
             path.unlink(missing_ok=True)
-        self.state.reset(self.clock())
+        self.state.reset(self.clock.monotonic())
 
     def close(self) -> None:
         for job in list(self._jobs):
@@ -253,12 +257,12 @@ class EmulatorApp:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-async def serve(config: EmulatorConfig, stop: asyncio.Event, on_ready: Any = None) -> None:
+async def serve(config: EmulatorConfig, stop: asyncio.Event, on_ready: Any = None, clock: Clock | None = None) -> None:
     """Run until `stop` is set; `on_ready(app)` is called once the port is bound."""
     with tempfile.TemporaryDirectory(prefix="audiobook-emulator-") as tmp:
-        app = EmulatorApp(config, Path(tmp))
+        app = EmulatorApp(config, Path(tmp), clock)
         try:
-            server = await start_server(app.handle, config.host, config.port)
+            server = await start_server(app.handle, config.host, config.port, app.clock.sleep)
         except OSError as exc:
             app.close()
             raise _bind_error(config, exc) from None

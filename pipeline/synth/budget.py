@@ -10,11 +10,14 @@ ceiling, which is usually the real limit, one step down is enough).
 from __future__ import annotations
 
 import asyncio
+import math
 import random
-import time
 from collections.abc import Callable
 
+from pipeline.synth.clock import Clock, SystemClock
+
 PROBE_TICK = 0.01  # seconds between re-checks of the odds that a slot is free
+EPSILON = 1e-9  # a token short by a rounding error is a whole one (else the wait rounds to no time)
 
 
 def full_jitter(attempt: int, base: float = 0.25, cap: float = 20.0, rng: random.Random | None = None) -> float:
@@ -30,15 +33,18 @@ def bounded_backoff(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
 
 
 class TokenBucket:
-    """`rate` tokens per second, small burst; `penalize` pauses every caller."""
+    """`rate` tokens per second, small burst; `penalize` pauses every caller.
 
-    def __init__(self, rate: float, burst: float = 1.0) -> None:
+    Refills and waits on `clock`, so a test can drive the budget without real time."""
+
+    def __init__(self, rate: float, burst: float = 1.0, clock: Clock | None = None) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
         self.burst = max(1.0, burst)
+        self.clock = clock or SystemClock()
         self._tokens = self.burst
-        self._last = time.monotonic()
+        self._last = self.clock.monotonic()
         self._paused_until = 0.0
         self._locks = {False: asyncio.Lock(), True: asyncio.Lock()}
         self._urgent = 0
@@ -62,26 +68,26 @@ class TokenBucket:
         try:
             async with self._locks[urgent]:
                 while True:
-                    now = time.monotonic()
+                    now = self.clock.monotonic()
                     if now < self._paused_until:
-                        await asyncio.sleep(self._paused_until - now)
+                        await self.clock.sleep(self._paused_until - now)
                         continue
                     self._refill(now)
                     if not urgent and self._urgent:
-                        await asyncio.sleep(max(0.005, (1.0 - self._tokens) / self.rate))
+                        await self.clock.sleep(max(0.005, (1.0 - self._tokens) / self.rate))
                         continue
-                    if self._tokens >= 1.0:
-                        self._tokens -= 1.0
+                    if self._tokens >= 1.0 - EPSILON:
+                        self._tokens = max(0.0, self._tokens - 1.0)
                         self.granted += 1
                         return
-                    await asyncio.sleep((1.0 - self._tokens) / self.rate)
+                    await self.clock.sleep((1.0 - self._tokens) / self.rate)
         finally:
             if urgent:
                 self._urgent -= 1
 
     def slack(self, window: float = 2.0) -> float:
         """Fraction of the budget unused in the last `window`-ish seconds (0..1)."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         elapsed = now - self._mark_at
         if elapsed < window:
             return self._last_slack
@@ -95,7 +101,7 @@ class TokenBucket:
         self.penalties += 1
         self._strikes += 1
         delay = max(1.0 / self.rate, full_jitter(self._strikes))
-        until = time.monotonic() + delay
+        until = self.clock.monotonic() + delay
         self._paused_until = max(self._paused_until, until)
         self._tokens = 0.0
         return delay
@@ -108,14 +114,15 @@ class TokenBucket:
 class AIMDGate:
     """Ceiling on open tasks: +1 per window of successes, halve on congestion."""
 
-    def __init__(self, max_open: int, start: int | None = None) -> None:
+    def __init__(self, max_open: int, start: int | None = None, clock: Clock | None = None) -> None:
         self.max_open = max(1, max_open)
+        self.clock = clock or SystemClock()
         self.limit = float(min(self.max_open, start or self.max_open))
         self.open = 0
         self.confirmed = 0  # open slots whose create the service accepted
         self.history: list[int] = [int(self.limit)]
         self._cond = asyncio.Condition()
-        self._last_cut = 0.0
+        self._last_cut = -math.inf
         self.probing = False
 
     @property
@@ -182,7 +189,7 @@ class AIMDGate:
         one slot less is enough. When fewer than max_open accepted tasks are open, the
         service's limit is below ours and unknown: halving finds it fast.
         """
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now - self._last_cut < hold:
             return
         self._last_cut = now

@@ -13,8 +13,6 @@ Every create is written to the ledger before it is sent and resolved by its repl
 
 from __future__ import annotations
 
-import time
-
 from pipeline.errors import (
     API_CODES,
     APIError,
@@ -159,7 +157,7 @@ class Creator:
         r.breaker.readable()
         if await slot.answered():
             r.stats.probes_landed += 1
-            r.occupancy.landed(time.time(), r.gate.open - 1, r.gate.ceiling)
+            r.occupancy.landed(r.clock.time(), r.gate.open - 1, r.gate.ceiling)
         at = r.clock.time()
         if r.ledger is not None:
             r.ledger.charged(entry, job.key, job_id, job.credits, at)
@@ -173,7 +171,7 @@ class Creator:
         """Every slot was busy after all: note it, queue for the gate again."""
         r = self.run
         r.stats.probes_refused += 1
-        r.occupancy.refused(time.time(), r.gate.open - 1, r.gate.ceiling)
+        r.occupancy.refused(r.clock.time(), r.gate.open - 1, r.gate.ceiling)
         await slot.release()
         await slot.acquire(r.no_create, r.may_probe)
 

@@ -18,10 +18,10 @@ intent left unresolved by a crash becomes `uncertain` when the next run starts.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Literal
 
+from pipeline.synth.clock import Clock, SystemClock
 from pipeline.synth.store import Store
 
 Outcome = Literal["charged", "refused", "uncertain"]
@@ -68,8 +68,9 @@ class Ledger:
     """One run's writer of the ledger. The build holds the output lock, so this process is
     the only writer and keeps running totals in memory (no SUM per create)."""
 
-    def __init__(self, store: Store, run: int, cap: int | None, recovered: int) -> None:
+    def __init__(self, store: Store, run: int, cap: int | None, recovered: int, clock: Clock | None = None) -> None:
         self.store = store
+        self.clock = clock or SystemClock()  # dates the rows (sent_at, resolved_at)
         self.run = run
         self.cap = cap
         self.recovered = recovered  # intents a crashed run left, now counted uncertain
@@ -77,9 +78,10 @@ class Ledger:
         self.this_run = Spend()
 
     @classmethod
-    def start(cls, store: Store, backend: str, cap: int | None) -> Ledger:
+    def start(cls, store: Store, backend: str, cap: int | None, clock: Clock | None = None) -> Ledger:
         """Open a run: settle intents left by a crash (uncertain), then record the run."""
-        now = time.time()
+        clock = clock or SystemClock()
+        now = clock.time()
         with store.atomic() as conn:
             recovered = conn.execute(
                 "UPDATE ledger SET outcome='uncertain', resolved_at=?,"
@@ -87,7 +89,7 @@ class Ledger:
             ).rowcount
             cur = conn.execute("INSERT INTO runs (started_at, backend, cap) VALUES (?, ?, ?)", (now, backend, cap))
             run = int(cur.lastrowid or 0)
-        return cls(store, run, cap, int(recovered))
+        return cls(store, run, cap, int(recovered), clock)
 
     def room(self, credits: int) -> bool:
         """Whether a create of `credits` keeps the spend at or under the cap."""
@@ -101,7 +103,7 @@ class Ledger:
         with self.store.atomic() as conn:
             cur = conn.execute(
                 "INSERT INTO ledger (run, key, credits, sent_at) VALUES (?, ?, ?, ?)",
-                (self.run, key, credits, time.time()),
+                (self.run, key, credits, self.clock.time()),
             )
             self.store.mark_submitting(key)
         self._add(pending=credits, creates=1)
@@ -131,7 +133,7 @@ class Ledger:
     def _resolve(self, entry: int, outcome: Outcome, job_id: str | None, detail: str | None) -> None:
         self.store.conn.execute(
             "UPDATE ledger SET outcome=?, job_id=?, detail=?, resolved_at=? WHERE id=? AND outcome='intent'",
-            (outcome, job_id, detail[:200] if detail else None, time.time(), entry),
+            (outcome, job_id, detail[:200] if detail else None, self.clock.time(), entry),
         )
 
     def _add(self, **delta: int) -> None:

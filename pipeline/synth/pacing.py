@@ -9,9 +9,9 @@ when a slot is probably free, keep the open-task slots busy (see occupancy.py).
 from __future__ import annotations
 
 import math
-import time
 
 from pipeline.synth.budget import AIMDGate, TokenBucket
+from pipeline.synth.clock import Clock
 from pipeline.synth.occupancy import Occupancy
 from pipeline.synth.options import Stats, SynthOptions
 from pipeline.synth.polling import PollEstimator
@@ -24,11 +24,15 @@ POLL_MARGIN = 0.9  # without probes, polls may use this share of what creates le
 
 
 class Pacer:
-    """Probe and poll timing for one run; reads the engine's counters, never writes them."""
+    """Probe and poll timing for one run; reads the engine's counters, never writes them.
 
-    def __init__(self, options: SynthOptions, bucket: TokenBucket, gate: AIMDGate, stats: Stats) -> None:
+    Time comes from `clock` (by default the bucket's), the one the run's tasks are dated by."""
+
+    def __init__(self, options: SynthOptions, bucket: TokenBucket, gate: AIMDGate, stats: Stats,
+                 clock: Clock | None = None) -> None:
         self.options, self.bucket, self.gate, self.stats = options, bucket, gate, stats
-        self.occupancy = Occupancy(time.time())
+        self.clock = clock or bucket.clock
+        self.occupancy = Occupancy(self.clock.time())
         self.estimator = PollEstimator(options.poll_initial)
         self._scout_taken = False
 
@@ -52,7 +56,7 @@ class Pacer:
         """Whether to send a create now although every slot seems busy."""
         if not self.probes_possible():
             return False
-        now = time.time()
+        now = self.clock.time()
         mean = self.estimator.mean_duration()
         if mean:  # Little's law: ceiling running tasks of `mean` seconds end at ceiling/mean per s
             self.occupancy.rate_floor = min(len(self.occupancy), self.gate.ceiling) / mean

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
+
+from pipeline.synth.clock import Clock, SystemClock
 
 
 @dataclass(frozen=True)
@@ -44,20 +45,21 @@ class QuietProgress:
 
 class _Tally:
     """Shared arithmetic: totals, done counts, request rate, ETA. `billed`: show credits
-    (the offline voice costs nothing, so its builds show none)."""
+    (the offline voice costs nothing, so its builds show none); `clock` times rate and ETA."""
 
-    def __init__(self, billed: bool = True) -> None:
+    def __init__(self, billed: bool = True, clock: Clock | None = None) -> None:
         self.billed = billed
+        self.clock = clock or SystemClock()
         self.chapters: dict[int, list[int]] = {}  # [segments, credits, done_seg, done_cred]
         self.requests = 0
         self.spent = 0
-        self.t0 = time.monotonic()
+        self.t0 = self.clock.monotonic()
         self.done_at_start = 0
 
     def start(self, chapters: Mapping[int, ChapterTotals]) -> None:
         self.chapters = {n: [c.segments, c.credits, c.done_segments, c.done_credits] for n, c in chapters.items()}
         self.done_at_start = self.done
-        self.t0 = time.monotonic()
+        self.t0 = self.clock.monotonic()
 
     @property
     def total(self) -> int:
@@ -77,13 +79,13 @@ class _Tally:
         row[3] += credits
 
     def rate(self) -> float:
-        return self.requests / max(1e-6, time.monotonic() - self.t0)
+        return self.requests / max(1e-6, self.clock.monotonic() - self.t0)
 
     def eta(self) -> float | None:
         finished = self.done - self.done_at_start
         if finished <= 0:
             return None
-        per_job = (time.monotonic() - self.t0) / finished
+        per_job = (self.clock.monotonic() - self.t0) / finished
         return per_job * (self.total - self.done)
 
 
@@ -98,14 +100,15 @@ def _fmt_eta(seconds: float | None) -> str:
 class PlainProgress(_Tally):
     """One line every `interval` seconds (logs, CI, pipes)."""
 
-    def __init__(self, stream: TextIO | None = None, interval: float = 5.0, billed: bool = True) -> None:
-        super().__init__(billed)
+    def __init__(self, stream: TextIO | None = None, interval: float = 5.0, billed: bool = True,
+                 clock: Clock | None = None) -> None:
+        super().__init__(billed, clock)
         self.stream = stream or sys.stderr
         self.interval = interval
         self._last = 0.0
 
     def _line(self, force: bool = False) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if not force and now - self._last < self.interval:
             return
         self._last = now
@@ -132,8 +135,8 @@ class PlainProgress(_Tally):
 class RichProgress(_Tally):
     """Overall bar plus one bar per chapter (segments done/total, credits)."""
 
-    def __init__(self, stream: TextIO | None = None, billed: bool = True) -> None:
-        super().__init__(billed)
+    def __init__(self, stream: TextIO | None = None, billed: bool = True, clock: Clock | None = None) -> None:
+        super().__init__(billed, clock)
         from rich.console import Console
         from rich.progress import (
             BarColumn,

@@ -16,7 +16,7 @@ from pipeline.errors import CreditsExhaustedError, FatalKeyError
 from pipeline.models import Job
 from pipeline.synth.budget import AIMDGate, TokenBucket, bounded_backoff
 from pipeline.synth.cache import ClipCache
-from pipeline.synth.clock import Clock
+from pipeline.synth.clock import Clock, sleep_or_wake
 from pipeline.synth.health import CreateBreaker, Health
 from pipeline.synth.ledger import Ledger
 from pipeline.synth.options import Stats, SynthOptions
@@ -78,9 +78,9 @@ class RunState:
     started_wall: float = 0.0
 
     def __post_init__(self) -> None:
-        self.bucket = TokenBucket(self.options.rate_limit)
-        self.gate = AIMDGate(self.options.max_open)
-        self.pacer = Pacer(self.options, self.bucket, self.gate, self.stats)
+        self.bucket = TokenBucket(self.options.rate_limit, clock=self.clock)
+        self.gate = AIMDGate(self.options.max_open, clock=self.clock)
+        self.pacer = Pacer(self.options, self.bucket, self.gate, self.stats, self.clock)
         self.estimator, self.occupancy = self.pacer.estimator, self.pacer.occupancy
         self.health = Health(self.clock, self.options.outage_after)
         self.breaker = CreateBreaker(self.options.max_uncertain)
@@ -106,10 +106,7 @@ class RunState:
         if self.stop.is_set():
             self.wake.set()
         if delay > 0 and not self.stopping:
-            try:
-                await asyncio.wait_for(self.wake.wait(), delay)
-            except TimeoutError:
-                pass
+            await sleep_or_wake(self.clock, delay, self.wake)
         return not self.stopping
 
     @asynccontextmanager

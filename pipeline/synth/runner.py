@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-import time
 from collections.abc import Sequence
 
 from pipeline.errors import (
@@ -25,6 +24,7 @@ from pipeline.errors import (
 )
 from pipeline.models import Job
 from pipeline.synth.cache import ClipCache
+from pipeline.synth.clock import Clock, SystemClock
 from pipeline.synth.ledger import Ledger
 from pipeline.synth.options import SynthOptions, SynthResult
 from pipeline.synth.progress import ProgressSink
@@ -67,7 +67,7 @@ def _result(engine: Engine, started: float) -> SynthResult:
         probes_landed=stats.probes_landed,
         probes_refused=stats.probes_refused,
         open_limit_history=tuple(engine.gate.history),
-        wall_time=time.monotonic() - started,
+        wall_time=r.clock.monotonic() - started,
         failures=tuple(stats.failures),
         credits_uncertain=(run_spend.uncertain + run_spend.pending) if run_spend else 0,
         credits_spent=run_spend.spent if run_spend else 0,
@@ -155,11 +155,16 @@ def _unfinished(result: SynthResult) -> BaseException | None:
 async def synthesize(
     jobs: Sequence[Job], backend: Backend, store: Store, cache: ClipCache, options: SynthOptions,
     progress: ProgressSink | None = None, stop: asyncio.Event | None = None, *, _interrupted: list[bool] | None = None,
+    clock: Clock | None = None,
 ) -> SynthResult:
-    """Run every job to `done` (or to a clean stop); raise as documented in run_synthesis."""
-    started = time.monotonic()
-    ledger = Ledger.start(store, backend.name, options.max_credits) if options.billed else None
-    engine = Engine(jobs, backend, store, cache, options, progress, stop, ledger=ledger)
+    """Run every job to `done` (or to a clean stop); raise as documented in run_synthesis.
+
+    `clock` (default: the system's) is the one time source of the run: budget, pacing,
+    polls, timeouts, ledger dates and wall_time, so a test can drive all of it."""
+    clock = clock or SystemClock()
+    started = clock.monotonic()
+    ledger = Ledger.start(store, backend.name, options.max_credits, clock) if options.billed else None
+    engine = Engine(jobs, backend, store, cache, options, progress, stop, ledger=ledger, clock=clock)
     try:
         await engine.run()
     finally:
@@ -170,7 +175,7 @@ async def synthesize(
 
 def run_synthesis(
     jobs: Sequence[Job], backend: Backend, store: Store, cache: ClipCache, options: SynthOptions,
-    progress: ProgressSink | None = None, *, close_backend: bool = True,
+    progress: ProgressSink | None = None, *, close_backend: bool = True, clock: Clock | None = None,
 ) -> SynthResult:
     """Sync wrapper: one event loop, SIGINT handling, backend closed at the end.
 
@@ -194,7 +199,8 @@ def run_synthesis(
         if handled:
             loop.add_signal_handler(signal.SIGINT, on_sigint)
         try:
-            return await synthesize(jobs, backend, store, cache, options, progress, stop, _interrupted=interrupted)
+            return await synthesize(jobs, backend, store, cache, options, progress, stop, _interrupted=interrupted,
+                                    clock=clock)
         finally:
             if handled:
                 loop.remove_signal_handler(signal.SIGINT)

@@ -98,7 +98,7 @@ class Engine:
     async def _watch_stop(self) -> None:
         """After a stop: give in-flight requests `stop_grace` seconds, then cancel them."""
         await self.run_state.stop.wait()
-        await asyncio.sleep(self.options.stop_grace)
+        await self.run_state.clock.sleep(self.options.stop_grace)
         self._abort()
 
     async def _job(self, item: Pending, probe: bool) -> None:

@@ -19,6 +19,8 @@ from pipeline.emulator.audio import TONE_RATE, tone_pcm
 from pipeline.emulator.config import load_yaml, parse_fault, parse_key, parse_range
 from pipeline.emulator.faults import FaultPlan
 from pipeline.errors import UserError
+from pipeline.synth.clock import SteppedClock
+from tests.emulator_fixture import wait_sleeping
 
 CREATE = "/audio/api/v1/api-keys/tts/task/create"
 GET = "/audio/api/v1/api-keys/tts/task/get"
@@ -33,7 +35,8 @@ def get(url: str, job_id: str, key: str = "test-key") -> dict[str, Any]:
     return httpx.post(url + GET, json={"global_id": job_id}, headers={"api-key": key}).json()
 
 
-def wait_all(url: str, job_ids: list[str], timeout: float = 10.0) -> list[str]:
+def wait_all(url: str, job_ids: list[str], timeout: float = 60.0) -> list[str]:
+    """States once none is "waiting" (the timeout is only a safety net for a hung emulator)."""
     deadline = time.monotonic() + timeout
     while True:
         states = [get(url, j)["data"]["status"] for j in job_ids]
@@ -44,10 +47,13 @@ def wait_all(url: str, job_ids: list[str], timeout: float = 10.0) -> list[str]:
 
 @pytest.mark.parametrize("charge_on", ["success", "create"])
 def test_billing_ceil_chars_over_100_at_the_chosen_moment(emulator: Any, charge_on: str) -> None:
-    em = emulator(charge_on=charge_on, task_time=(0.4, 0.4))
+    clock = SteppedClock()  # no task ends before the test looks, however slow the creates
+    em = emulator(charge_on=charge_on, task_time=(0.4, 0.4), clock=clock)
     jobs = [create(em.url, "a" * n)["data"]["job_id"] for n in (60, 100, 101, 215)]
     charged_now = em.stats()["credits_charged"]
     assert charged_now == (0 if charge_on == "success" else 1 + 1 + 2 + 3)
+    wait_sleeping(clock, 4)
+    clock.advance(0.4)
     assert wait_all(em.url, jobs) == ["success"] * 4
     stats = em.stats()
     assert stats["credits_charged"] == 7 and stats["keys"]["test-key"]["balance"] == 1_000_000 - 7
@@ -67,13 +73,16 @@ def test_failed_tasks_are_free_under_charge_on_success(emulator: Any) -> None:
 
 
 def test_duplicates_requests_and_task_seconds(emulator: Any) -> None:
-    em = emulator(task_time=(0.1, 0.1))
+    clock = SteppedClock()  # task seconds exact: each task takes 0.1 s of emulator time
+    em = emulator(task_time=(0.1, 0.1), clock=clock)
     jobs = [create(em.url, t)["data"]["job_id"] for t in ("One.", "Two.", "One.")]
+    wait_sleeping(clock, 3)
+    clock.advance(0.1)
     wait_all(em.url, jobs)
     stats = em.stats()
     assert stats["duplicate_creates"] == 1 and stats["tasks_created"] == 3
     assert stats["requests"]["create"] == 3 and stats["requests"]["get"] >= 3
-    assert 0.25 <= stats["task_seconds"] <= 3.0
+    assert stats["task_seconds"] == pytest.approx(0.3)
 
 
 def test_workers_queue_tasks(emulator: Any) -> None:
@@ -178,11 +187,14 @@ def test_help_lists_every_option() -> None:
 
 
 def test_timeline_shows_open_task_slots_and_refusals(emulator: Any) -> None:
-    em = emulator(task_time=(0.2, 0.2), max_open=1)
+    clock = SteppedClock()  # the task ends when the test says, after the refusal, however slow the calls
+    em = emulator(task_time=(0.2, 0.2), max_open=1, clock=clock)
     first = create(em.url, "One.")["data"]["job_id"]
     assert create(em.url, "Two.")["code"] == 101004  # the only slot is taken
+    wait_sleeping(clock, 1)
+    clock.advance(0.2)
     wait_all(em.url, [first])
     doc = httpx.get(em.url + "/_emulator/timeline").json()
     [(created, started, finished)] = doc["tasks"]
-    assert created <= started < finished and finished - started >= 0.19
-    assert len(doc["refused"]) == 1 and created <= doc["refused"][0] <= finished
+    assert created <= started < finished and finished - started == pytest.approx(0.2)
+    assert len(doc["refused"]) == 1 and created <= doc["refused"][0] < finished

@@ -7,6 +7,9 @@ from typing import Any
 
 import httpx
 
+from pipeline.synth.clock import SteppedClock
+from tests.emulator_fixture import wait_sleeping
+
 CREATE = "/audio/api/v1/api-keys/tts/task/create"
 GET = "/audio/api/v1/api-keys/tts/task/get"
 BODY = {"voice_id": 2072, "emotion": 0, "speed": 1, "language": "en", "text": "Hello from Audio Cleaner TTS API."}
@@ -19,8 +22,18 @@ def post(url: str, path: str, body: Any, key: str = "test-key") -> dict[str, Any
     return doc
 
 
+def settled(url: str, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    """The first reply that is no longer "waiting" (the timeout is only a safety net)."""
+    deadline = time.monotonic() + timeout
+    while (doc := post(url, GET, {"global_id": job_id}))["data"]["status"] == "waiting":
+        assert time.monotonic() < deadline, "the task never ended"
+        time.sleep(0.02)
+    return doc
+
+
 def test_create_then_get_shapes(emulator: Any) -> None:
-    em = emulator(task_time=(0.2, 0.2))
+    clock = SteppedClock()  # the task ends when the test says: the first get sees it waiting
+    em = emulator(task_time=(0.2, 0.2), clock=clock)
     created = post(em.url, CREATE, BODY)
     assert created["code"] == 100000 and created["message"] == "Request Success"
     job_id = created["data"]["job_id"]
@@ -28,10 +41,9 @@ def test_create_then_get_shapes(emulator: Any) -> None:
 
     first = post(em.url, GET, {"global_id": job_id})
     assert first == {"code": 100000, "data": {"status": "waiting", "output": ""}, "message": "Request Success"}
-    deadline = time.monotonic() + 10
-    while (doc := post(em.url, GET, {"global_id": job_id}))["data"]["status"] == "waiting":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_sleeping(clock, 1)
+    clock.advance(0.2)
+    doc = settled(em.url, job_id)
     assert doc["code"] == 100000 and doc["data"]["status"] == "success"
     output = doc["data"]["output"]
     assert output.startswith(em.url + "/_emulator/files/") and output.endswith(".mp3")
@@ -43,8 +55,7 @@ def test_create_then_get_shapes(emulator: Any) -> None:
 def test_failed_status_shape(emulator: Any) -> None:
     em = emulator(faults={"task_failed": 1.0}, task_time=(0, 0))
     job_id = post(em.url, CREATE, BODY)["data"]["job_id"]
-    time.sleep(0.2)
-    assert post(em.url, GET, {"global_id": job_id})["data"] == {"status": "failed", "output": ""}
+    assert settled(em.url, job_id)["data"] == {"status": "failed", "output": ""}
 
 
 def test_wrong_key_101002(emulator: Any) -> None:
@@ -65,17 +76,20 @@ def test_disabled_and_not_enabled_messages(emulator: Any) -> None:
 
 
 def test_over_the_rate_101003(emulator: Any) -> None:
-    em = emulator(rate_limit=2)  # burst 2
+    clock = SteppedClock()  # the bucket refills only when the test says, however slow the calls
+    em = emulator(rate_limit=2, clock=clock)  # burst 2
     codes = [post(em.url, GET, {"global_id": "x"})["code"] for _ in range(3)]
     assert codes == [101008, 101008, 101003]
     limited = post(em.url, CREATE, BODY)
     assert limited == {"code": 101003, "data": None, "message": "API key rate limit exceeded"}
-    time.sleep(0.6)  # one token back
+    clock.advance(0.49)  # not yet one token back
+    assert post(em.url, CREATE, BODY)["code"] == 101003
+    clock.advance(0.6)  # one token back
     assert post(em.url, CREATE, BODY)["code"] == 100000
 
 
 def test_over_open_tasks_101004(emulator: Any) -> None:
-    em = emulator(max_open=2, task_time=(10, 10))
+    em = emulator(max_open=2, task_time=(10, 10), clock=SteppedClock())  # the tasks never end
     codes = [post(em.url, CREATE, {**BODY, "text": f"Sentence {i}."})["code"] for i in range(3)]
     assert codes == [100000, 100000, 101004]
     assert post(em.url, CREATE, BODY)["message"] == "API key concurrent request limit exceeded"

@@ -10,7 +10,6 @@ import asyncio
 import itertools
 import math
 import struct
-import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,11 @@ from pipeline.errors import (
     TaskNotFoundError,
 )
 from pipeline.models import Job, Segment, TaskStatus, TTSRequest, Voice, content_key
+
+
+def _now() -> float:
+    """The running loop's clock: real time, or virtual time under tests.synth.virtual."""
+    return asyncio.get_running_loop().time()
 
 
 def wav_bytes(chars: int) -> bytes:
@@ -81,7 +85,7 @@ class FakeBackend:
         if self.fatal_after is not None and n > self.fatal_after:
             self._after_fatal += 1
             raise InvalidKeyError("Audio Cleaner API error 101002: Invalid API key", code=101002)
-        now = time.monotonic()
+        now = _now()
         if self.rate_limit is not None:
             while self._window and self._window[0] < now - 1.0:
                 self._window.popleft()
@@ -104,7 +108,7 @@ class FakeBackend:
         text = request.text
         if self._take(self.fault_times, ("create", text)):
             raise ServerFaultError("HTTP 502")
-        now = time.monotonic()
+        now = _now()
         if self.max_open is not None and self._open(now) >= self.max_open:
             self.requests["create_concurrency_limited"] += 1
             raise ConcurrencyLimitedError("concurrent limit", code=101004)
@@ -133,7 +137,7 @@ class FakeBackend:
             raise TaskNotFoundError("Task not found", code=101008)
         if self.credits_on_get and self.credits is not None and self.credits <= 0:
             raise CreditsExhaustedError("Insufficient credit balance", code=100100)
-        if time.monotonic() < task.created + task.duration:
+        if _now() < task.created + task.duration:
             return TaskStatus("waiting")
         if task.outcome == "failed":
             return TaskStatus("failed")

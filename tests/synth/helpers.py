@@ -10,6 +10,7 @@ from typing import Any
 from pipeline.models import Job
 from pipeline.synth import ClipCache, Store, SynthOptions, SynthResult, synthesize
 from tests.synth.fakes import FakeBackend
+from tests.synth.virtual import LoopClock, run_virtual
 
 FAST = {"rate_limit": 200.0, "max_open": 8, "retry_base": 0.02, "poll_initial": 0.05}
 
@@ -17,11 +18,13 @@ FAST = {"rate_limit": 200.0, "max_open": 8, "retry_base": 0.02, "poll_initial": 
 def run(
     jobs: Sequence[Job], backend: FakeBackend, out: Path, stop: asyncio.Event | None = None, **opts: Any
 ) -> SynthResult:
-    """One synthesis run with its own store/cache; returns the result (or raises)."""
+    """One synthesis run with its own store/cache, on virtual time (exact, whatever the
+    machine's load: tests/synth/virtual.py); returns the result (or raises)."""
     options = SynthOptions(**{**FAST, **opts})
     store = Store.open(out)
     try:
-        return asyncio.run(synthesize(jobs, backend, store, ClipCache(out / "clips"), options, stop=stop))
+        main = synthesize(jobs, backend, store, ClipCache(out / "clips"), options, stop=stop, clock=LoopClock())
+        return run_virtual(main)
     finally:
         store.close()
 

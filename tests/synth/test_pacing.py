@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from pipeline.synth.budget import AIMDGate, TokenBucket
+from pipeline.synth.clock import ManualClock
 from pipeline.synth.options import Stats, SynthOptions
 from pipeline.synth.pacing import Pacer
 
 
 def _pacer(rate: float, ends_per_s: float, lowered: bool = True, **opts: float) -> Pacer:
     """A pacer whose occupancy has seen tasks end at `ends_per_s` for a while; `lowered`: a
-    101004 put the gate's ceiling below max_open (the only room probes may fill)."""
-    gate = AIMDGate(9)
+    101004 put the gate's ceiling below max_open (the only room probes may fill). Its clock
+    stands still, so the odds do not drift while a busy machine runs the test."""
+    clock = ManualClock()
+    gate = AIMDGate(9, clock=clock)
     if lowered:
         gate.limit = 8.0
-    pacer = Pacer(SynthOptions(**opts), TokenBucket(rate), gate, Stats())
-    now = time.time()
+    pacer = Pacer(SynthOptions(**opts), TokenBucket(rate, clock=clock), gate, Stats(), clock)
+    now = clock.time()
     occ = pacer.occupancy
     occ.first_end = now - 10.0
     for i in range(int(ends_per_s * 4)):
@@ -32,14 +33,13 @@ def _pacer(rate: float, ends_per_s: float, lowered: bool = True, **opts: float) 
 
 def test_no_probe_when_the_request_budget_is_the_bottleneck() -> None:
     tight = _pacer(rate=10.0, ends_per_s=8.0)  # creates + polls alone need 16 req/s
-    assert tight.probe_odds(time.time()) == float("inf") and not tight.may_probe()
+    assert tight.probe_odds(tight.clock.time()) == float("inf") and not tight.may_probe()
 
 
 def test_less_spare_budget_asks_surer_probes() -> None:
-    now = time.time()
     roomy, snug = _pacer(rate=200.0, ends_per_s=8.0), _pacer(rate=20.0, ends_per_s=8.0)
-    assert roomy.probe_odds(now) == pytest.approx(0.1)  # the configured floor
-    assert 0.1 < snug.probe_odds(now) < 1.0
+    assert roomy.probe_odds(roomy.clock.time()) == pytest.approx(0.1)  # the configured floor
+    assert 0.1 < snug.probe_odds(snug.clock.time()) < 1.0
 
 
 def test_probes_can_be_switched_off_and_never_go_past_max_open() -> None:

@@ -18,6 +18,7 @@ from pipeline.synth import ClipCache, Store
 from pipeline.synth.status import store_summary
 from tests.synth.fakes import FakeBackend, make_jobs
 from tests.synth.helpers import run, states
+from tests.synth.virtual import LoopClock, run_virtual
 
 
 def test_all_jobs_done_and_cached(tmp_path: Path) -> None:
@@ -213,10 +214,10 @@ def test_programmatic_stop_keeps_job_ids_and_resumes(tmp_path: Path) -> None:
         asyncio.get_running_loop().call_later(0.2, stop.set)
         with Store.open(tmp_path) as store:
             opts = SynthOptions(rate_limit=200.0, max_open=8, stop_grace=0.5)
-            await synthesize(jobs, fake, store, ClipCache(tmp_path / "clips"), opts, stop=stop)
+            await synthesize(jobs, fake, store, ClipCache(tmp_path / "clips"), opts, stop=stop, clock=LoopClock())
 
     with pytest.raises(StoppedError):
-        asyncio.run(main())
+        run_virtual(main())  # the stop comes 0.2 s into the run however slow the machine: tasks are open
     counts = states(tmp_path)
     assert counts["submitting"] == 0 and counts["submitted"] > 0
     created = fake.requests["create"]
@@ -308,5 +309,5 @@ def test_creates_jump_the_poll_queue() -> None:
         await asyncio.gather(*polls, create)
         return order
 
-    order = asyncio.run(main())
+    order = run_virtual(main())
     assert order.index("create") <= 1  # at most the poll already holding a token goes first

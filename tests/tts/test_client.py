@@ -26,18 +26,23 @@ from pipeline.errors import (
     TextRejectedError,
 )
 from pipeline.models import TaskStatus, TTSRequest
+from pipeline.synth.clock import SteppedClock
 from pipeline.tts.client import AudioCleanerClient
+from tests.emulator_fixture import wait_sleeping
 from tests.tts.helpers import TEXT, VOICE, create_and_wait, run, wait_done  # noqa: E402
 
 # --- happy path -------------------------------------------------------------------------
 
 
 def test_happy_path_real_speech_end_to_end(emulator: Any) -> None:
-    em = emulator(audio="speech", task_time=(0.3, 0.4))
+    clock = SteppedClock()  # the task ends when the test says: the first get sees it waiting
+    em = emulator(audio="speech", task_time=(0.3, 0.4), clock=clock)
 
     async def flow(client: AudioCleanerClient) -> tuple[list[str], bytes]:
         job_id = await client.create(TTSRequest(TEXT, VOICE))
         states = [(await client.get(job_id)).state]
+        await asyncio.to_thread(wait_sleeping, clock, 1)
+        clock.advance(0.4)
         final = await wait_done(client, job_id)
         states.append(final.state)
         return states, await client.download(final.output_url)
@@ -156,8 +161,8 @@ def test_get_answers_100100_when_balance_cannot_pay_then_topup_recovers(emulator
     a, b = run(first, em.url)
     outcomes = [run(lambda c, j=job: outcome(c, j), em.url) for job in (a, b)]
     assert sorted(outcomes, key=str) == [100100, "success"]
-    em.topup(2)
-    assert [run(lambda c, j=job: c.get(j), em.url).state for job in (a, b)] == ["success", "success"]
+    em.topup(2)  # the unpayable one may still be processing (100100 at a zero balance): wait for its end
+    assert [run(lambda c, j=job: wait_done(c, j), em.url).state for job in (a, b)] == ["success", "success"]
     assert em.stats()["credits_charged"] == 4
 
 
@@ -194,7 +199,7 @@ def test_both_kinds_of_drop_are_server_faults(emulator: Any) -> None:
 
 
 def test_slow_reply_times_out_as_server_fault(emulator: Any) -> None:
-    em = emulator(faults={"slow": 1.0}, slow_seconds=2.0)
+    em = emulator(faults={"slow": 1.0}, slow_seconds=30.0)  # far past the 0.3 s timeout, even on a starved loop
     with pytest.raises(ServerFaultError, match="timed out .ReadTimeout") as info:
         run(lambda c: c.create(TTSRequest(TEXT, VOICE)), em.url, timeout=0.3)
     assert not isinstance(info.value, NotSentError)  # the request was sent: the outcome is uncertain
@@ -218,27 +223,28 @@ def test_task_failed_fault(emulator: Any) -> None:
 
 
 def test_job_expire_fault_gives_101008_for_a_known_job(emulator: Any) -> None:
-    em = emulator(faults={"job_expire": 1.0}, job_ttl=0.2)
+    clock = SteppedClock()  # the job expires when the test moves time, not when the machine is slow
+    em = emulator(faults={"job_expire": 1.0}, job_ttl=0.2, task_time=(1, 1), clock=clock)
+    answers: list[str] = []
 
     async def flow(client: AudioCleanerClient) -> None:
         job_id = await client.create(TTSRequest(TEXT, VOICE))
-        assert (await client.get(job_id)).state in ("waiting", "success")
-        await asyncio.sleep(0.3)
+        clock.advance(0.1)
+        answers.append((await client.get(job_id)).state)  # still known before its ttl
+        clock.advance(0.2)
         await client.get(job_id)
 
     with pytest.raises(TaskNotFoundError):
         run(flow, em.url)
+    assert answers == ["waiting"]
 
 
 def _download_with(em: Any, **faults: float) -> bytes:
     """Create and finish a task fault-free, then download it under `faults`."""
 
-    async def flow(client: AudioCleanerClient) -> bytes:
-        status = await create_and_wait(client)
-        em.set_faults(**faults)
-        return await client.download(status.output_url)
-
-    return run(flow, em.url, timeout=1.0)
+    status = run(create_and_wait, em.url)  # at the default timeout: a busy machine may be slow here
+    em.set_faults(**faults)
+    return run(lambda c: c.download(status.output_url), em.url, timeout=1.0)
 
 
 def test_url_expire_fault(emulator: Any) -> None:
@@ -260,7 +266,7 @@ def test_corrupt_downloads_are_not_clips(emulator: Any, fault: str) -> None:
 
 @pytest.mark.parametrize("fault", ["drop", "slow"])
 def test_download_cut_or_stalled(emulator: Any, fault: str) -> None:
-    em = emulator(slow_seconds=3.0)
+    em = emulator(slow_seconds=30.0)  # far past the 1 s timeout, even on a starved loop
     with pytest.raises(DownloadError) as info:
         _download_with(em, **{fault: 1.0})
     assert not isinstance(info.value, CorruptDownloadError)
