@@ -79,23 +79,23 @@ class Measured:
 
 
 @dataclass
-class _Acc:
-    """Running measurements over decoded chunks."""
+class LevelStats:
+    """Running RMS, quietest 0.5 s window and head/tail levels over chunks of frames.
+
+    Fed by the decoder in `check`, and by the mastering pass while it feeds the encoders
+    (a lossy codec keeps these levels; only its true peak and loudness need the file).
+    """
 
     rate: int
     channels: int
-    meter: LoudnessMeter = field(init=False)
     sum_sq: float = 0.0
     frames: int = 0
     windows: list[float] = field(default_factory=list)
     head: np.ndarray | None = None
     tail: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
-    def __post_init__(self) -> None:
-        self.meter = LoudnessMeter(self.rate, self.channels)
-
     def feed(self, x: np.ndarray) -> None:
-        self.meter.feed(x)
+        """Add frames x channels (float, full scale 1.0); 0.5 s windows align with 10 s chunks."""
         self.sum_sq += float(np.square(x, dtype=np.float64).sum())
         self.frames += len(x)
         win = int(self.rate * WINDOW_S)
@@ -107,10 +107,10 @@ class _Acc:
             self.head = x[:win].copy()
         self.tail = np.concatenate([self.tail.reshape(-1, self.channels), x])[-win:]
 
-    def result(self, true_peak_db: float) -> Measured:
+    def measured(self, loudness_lufs: float, true_peak_db: float, energies: np.ndarray) -> Measured:
         floor = min(self.windows) if self.windows else self.sum_sq / max(1, self.frames * self.channels)
-        return Measured(self.frames, self.meter.integrated(), self.sum_sq, db_to_lin(true_peak_db), floor,
-                        _rms_db(self.head), _rms_db(self.tail), self.meter.energies())
+        return Measured(self.frames, loudness_lufs, self.sum_sq, db_to_lin(true_peak_db), floor,
+                        _rms_db(self.head), _rms_db(self.tail), energies)
 
 
 def _rms_db(x: np.ndarray | None) -> float:
@@ -121,17 +121,19 @@ def _rms_db(x: np.ndarray | None) -> float:
 
 def measure_file(path: Path, rate: int, channels: int) -> Measured:
     """Decode `path` once (one ffmpeg process, 10 s chunks) and measure it."""
-    acc = _Acc(rate, channels)
+    stats, meter = LevelStats(rate, channels), LoudnessMeter(rate, channels)
     stream = DecodeStream(path, rate * CHUNK_S, channels)
     try:
         for data in stream:
             data = data[: len(data) - len(data) % (2 * channels)]
-            acc.feed(np.frombuffer(data, "<i2").reshape(-1, channels) * np.float32(1.0 / 32768.0))
+            x = np.frombuffer(data, "<i2").reshape(-1, channels) * np.float32(1.0 / 32768.0)
+            stats.feed(x)
+            meter.feed(x)
     except FFmpegError as exc:
         raise UserError(f"cannot read audio file {path.name}: {exc.message}") from None
-    if acc.frames == 0:
+    if stats.frames == 0:
         raise UserError(f"cannot read audio file {path.name}: no audio decoded")
-    return acc.result(stream.true_peak_db)
+    return stats.measured(meter.integrated(), stream.true_peak_db, meter.energies())
 
 
 def _tags_and_cover(path: Path, info: str) -> tuple[dict[str, str], bool]:

@@ -1,10 +1,12 @@
 """One chapter, start to finish: stitch, master, encode every format at once, measure.
 
 Runs on a packaging worker thread (chapters are independent). The encoders run as
-ffmpeg processes fed from one mastering pass; each encoded file is then decoded once
-and measured, and those figures are what the delivery check judges (nothing is
-decoded twice). A lossy file whose true peak still overshoots the ceiling sends the
-chapter through mastering again with the overshoot added to the headroom.
+ffmpeg processes fed from one mastering pass, which also takes the levels a codec keeps
+(RMS, noise floor, head and tail); each encoded file is then decoded once, inside
+ffmpeg, by its ebur128 meter for what a codec changes (loudness, true peak). Those
+figures are what the delivery check judges: nothing is decoded twice. A file whose
+true peak still overshoots the ceiling (or whose loudness strays) sends the chapter
+through mastering again with the overshoot added to the headroom.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.audio.analyze import Measured, measure_file
+from pipeline.audio.analyze import Measured
+from pipeline.audio.ffmpeg import ebur128
 from pipeline.audio.loudness import lin_to_db
 from pipeline.audio.master import LOSSY_HEADROOM_DB, EncodeTarget, master_chapter
 from pipeline.audio.stitch import ChapterInput, StitchedChapter, stitch_chapter
@@ -82,7 +85,9 @@ def _master_and_measure(st: StitchedChapter, parts: dict[str, Path], s: AudioSet
     for attempt in range(MAX_REMASTERS + 1):
         mastered = master_chapter(st, target_lufs=target, true_peak_db=s.true_peak_db,
                                   encodes=_encodes(parts, s), seed=seed, headroom_db=headroom)
-        measured = {fmt: measure_file(p, s.sample_rate, s.channels) for fmt, p in parts.items()}
+        meters = ebur128(list(parts.values()))  # decoded by ffmpeg once; levels from the pass itself
+        measured = {fmt: mastered.levels.measured(lufs, peak, mastered.energies)
+                    for fmt, (lufs, peak) in zip(parts, meters, strict=True)}
         worst = max((lin_to_db(m.true_peak) for f, m in measured.items() if f in LOSSY), default=-99.0)
         misses = [m.loudness_lufs - s.loudness_lufs for m in measured.values() if math.isfinite(m.loudness_lufs)]
         miss = max(misses, key=abs, default=0.0)

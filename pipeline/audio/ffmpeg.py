@@ -184,6 +184,28 @@ class DecodeStream:
             self.loudness_lufs, self.true_peak_db = (float(v) for v in m.groups())
 
 
+def ebur128(paths: Sequence[Path]) -> list[tuple[float, float]]:
+    """(integrated LUFS, true peak dBTP) of each file by ffmpeg's own meter, all measured at
+    once (one process each); no PCM leaves ffmpeg."""
+    procs = []
+    for path in paths:
+        argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-i", str(path), "-vn",
+                "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-"]
+        log.debug("ffmpeg argv: %s", argv)
+        procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE))
+    results = []
+    for path, proc in zip(paths, procs, strict=True):
+        _, err = proc.communicate()
+        text = err.decode("utf-8", "replace")
+        m = _EBUR128.search(text[text.rfind("Summary:"):])
+        if proc.returncode != 0 or m is None:
+            raise FFmpegError(f"ffmpeg could not measure {path.name}: {_last_line(err)}")
+        lufs, peak = (float(v) for v in m.groups())
+        results.append((lufs, peak))
+    return results
+
+
 # --- format sniffing -----------------------------------------------------------------
 
 

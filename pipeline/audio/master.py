@@ -31,6 +31,7 @@ with warnings.catch_warnings():  # pydub looks for an ffmpeg on PATH at import; 
     warnings.simplefilter("ignore", DeprecationWarning)  # audioop on 3.12 (audioop-lts on 3.13)
     from pydub import AudioSegment
 
+from pipeline.audio.analyze import LevelStats
 from pipeline.audio.ffmpeg import EncoderPipe
 from pipeline.audio.loudness import db_to_lin, gated_loudness, limiter_gain, lin_to_db
 from pipeline.audio.stitch import StitchedChapter
@@ -62,6 +63,10 @@ class EncodeTarget:
 
 @dataclass(frozen=True)
 class MasterResult:
+    """What the final pass fed the encoders: its levels and K-weighted hop energies."""
+
+    levels: LevelStats
+    energies: np.ndarray
     frames: int
     gain_db: float
     loudness_lufs: float  # predicted from hop energies after gain and limiting
@@ -129,6 +134,7 @@ def _read(fh: BinaryIO, start: int, stop: int, channels: int, gain: float) -> np
 @dataclass
 class _PassState:
     energies: np.ndarray
+    levels: LevelStats
     peak: float = 0.0
     limited: int = 0
 
@@ -213,7 +219,7 @@ def _to_s16(y: np.ndarray) -> bytes:
 
 
 def _one_pass(st: StitchedChapter, gain_db: float, ceiling: float, feeder: _Feeder, seed: int) -> _PassState:
-    state = _PassState(energies=st.hop_energies * db_to_lin(2 * gain_db))
+    state = _PassState(energies=st.hop_energies * db_to_lin(2 * gain_db), levels=LevelStats(st.rate, st.channels))
     gain = db_to_lin(gain_db)
     tone = _Tone.make(st.rate, st.channels, st.hop * HOPS_PER_CHUNK, seed)
     with open(st.pcm_path, "rb") as fh:
@@ -227,6 +233,7 @@ def _one_pass(st: StitchedChapter, gain_db: float, ceiling: float, feeder: _Feed
             if feeder.failed:
                 break  # an encoder stopped reading: its exit status says why
             feeder.write(data)
+            state.levels.feed(np.frombuffer(data, "<i2").reshape(-1, st.channels) * np.float32(1.0 / 32768.0))
     return state
 
 
@@ -268,7 +275,7 @@ def _dry_loudness(st: StitchedChapter, gain_db: float, ceiling: float, seed: int
     chunks give the energy the limiter takes, applied to the unsampled ones' hops.
     """
     gain = db_to_lin(gain_db)
-    state = _PassState(energies=st.hop_energies * gain * gain)
+    state = _PassState(energies=st.hop_energies * gain * gain, levels=LevelStats(st.rate, st.channels))
     tone = _Tone.make(st.rate, st.channels, st.hop * HOPS_PER_CHUNK, seed)
     skipped: list[_Chunk] = []
     with open(st.pcm_path, "rb") as fh:
@@ -339,4 +346,4 @@ def master_chapter(
             break
         log.debug("chapter loudness %.2f LUFS after limiting; pass %d again", lufs, attempt + 2)
         gain_db += miss
-    return MasterResult(st.frames, gain_db, lufs, lin_to_db(state.peak), state.limited)
+    return MasterResult(state.levels, state.energies, st.frames, gain_db, lufs, lin_to_db(state.peak), state.limited)
