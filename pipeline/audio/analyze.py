@@ -95,7 +95,7 @@ class LevelStats:
     tail: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
     def feed(self, x: np.ndarray) -> None:
-        """Add frames x channels (float, full scale 1.0); 0.5 s windows align with 10 s chunks."""
+        """Add frames x channels (float, full scale 1.0); 0.5 s windows align with whole-second chunks."""
         self.sum_sq += float(np.square(x, dtype=np.float64).sum())
         self.frames += len(x)
         win = int(self.rate * WINDOW_S)

@@ -1,6 +1,6 @@
 """Mastering: gain a stitched chapter to the target loudness under a true-peak ceiling.
 
-One streaming pass over the raw chapter into ffmpeg encoders reading stdin. Most 10 s
+One streaming pass over the raw chapter into ffmpeg encoders reading stdin. Most 5 s
 chunks are far from the ceiling: pydub gains them and lays the room tone under them
 (`apply_gain`, `overlay`: C loops over s16, no float round trip). Chunks where a 100 ms
 hop could reach the ceiling go through numpy instead: gain, then a look-ahead limiter
@@ -43,8 +43,8 @@ LOSSY_HEADROOM_DB = 1.2  # MP3/AAC overshoot peaks: the limiter aims this much l
 LIMIT_RADIUS_MS = 8  # limiter ramps take ~2x this
 CANDIDATE_DB = 1.0  # inter-sample overshoot allowed for before a hop is oversampled
 ROOM_TONE_DB = -78.0  # RMS of the noise floor under everything (ACX: <= -60 dB)
-HOPS_PER_CHUNK = 100  # 10 s: per-chunk Python overhead stays negligible
-QUEUE_CHUNKS = 6  # chunks buffered ahead of the encoders (~5 MB of s16 mono)
+HOPS_PER_CHUNK = 50  # 5 s: per-chunk Python overhead stays negligible, temporaries small
+QUEUE_CHUNKS = 8  # chunks buffered ahead of the encoders (~3.5 MB of s16 mono)
 MAX_MISS_LU = 0.4  # an encode pass this far off is run again
 DRY_MISS_LU = 0.15  # dry passes are cheap: aim closer
 DRY_PASS_SHARE = 0.02  # limiter on more hops than this: settle the gain before encoding

@@ -40,8 +40,10 @@ def test_steady_service_no_duplicates_exact_credits(emulator: Callable[..., Any]
     assert stats["credits_charged"] == result.credits_planned == result.credits_charged
     assert result.polls_per_task <= 2.0
     assert all(ClipCache(tmp_path / "clips").path(j.key).suffix == ".mp3" for j in jobs)  # type: ignore[union-attr]
-    for stored in tmp_path.glob(".audiobook*"):  # the key is never written anywhere
-        assert em.key.encode() not in stored.read_bytes()
+    stored = [p for p in tmp_path.rglob("*") if p.is_file()]  # the store, its WAL, clips: all of it
+    assert any(p.suffix == ".sqlite" for p in stored)
+    for path in stored:  # the key is never written anywhere
+        assert em.key.encode() not in path.read_bytes()
     again = _run(em, jobs, tmp_path)
     assert again.total_requests == 0 and em.stats()["tasks_created"] == 24
 
