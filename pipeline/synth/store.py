@@ -148,6 +148,29 @@ def _acquire_lock(lock_path: Path) -> int:
     return fd
 
 
+WAL_WAIT_S = 30.0
+
+
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting out racing openers.
+
+    SQLite answers "database is locked" to a journal-mode change at once, without its
+    busy handler, while another connection of a fresh database is mid-change; `plan`,
+    `status` and a build opening one output directory together hit it on a loaded machine.
+    """
+    deadline = time.monotonic() + WAL_WAIT_S
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(0.2, delay * 2)
+
+
 class Store:
     """Small class around the checkpoint database; every write is one transaction."""
 
@@ -168,7 +191,7 @@ class Store:
         try:
             conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=30.0)
             conn.execute("PRAGMA busy_timeout=30000")  # first: a racing opener waits, not fails
-            conn.execute("PRAGMA journal_mode=WAL")
+            _enter_wal(conn)
             conn.execute("PRAGMA synchronous=FULL")
             store = cls(conn, db, fd)
             store._migrate()
