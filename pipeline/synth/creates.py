@@ -106,14 +106,10 @@ class Creator:
         if r.ledger is None:
             r.store.mark_submitting(job.key)
             return 0
-        entry = r.ledger.reserve(job.key, job.credits)
+        over = r.ledger.over_cap(job.credits)
+        entry = None if over is not None else r.ledger.reserve(job.key, job.credits)
         if entry is None and r.halts.cap is None:
-            spend = r.ledger.total
-            r.halts.cap = (
-                f"stopped at the credit cap: {spend.spent:,} of {r.ledger.cap:,} credits spent on this output "
-                f"directory (charged {spend.charged:,}, uncertain {spend.uncertain + spend.pending:,}); "
-                f"the next request needs {job.credits}"
-            )
+            r.halts.cap = f"stopped at the credit cap: {over}; the next request needs {job.credits}"
         return entry
 
     def _resolve_failure(self, job: Job, entry: int, exc: Exception) -> None:

@@ -64,6 +64,23 @@ def read_spend(store: Store, run: int | None = None) -> Spend:
     )
 
 
+class CreditPool:
+    """One cap over several ledgers (a batch's `--max-credits`): what the books of a batch
+    may have spent together, over all their runs, stays at or under it."""
+
+    def __init__(self, cap: int | None) -> None:
+        self.cap = cap
+        self.ledgers: list[Ledger] = []
+
+    @property
+    def spent(self) -> int:
+        return sum(ledger.total.spent for ledger in self.ledgers)
+
+    def join(self, ledger: Ledger) -> None:
+        ledger.pool = self
+        self.ledgers.append(ledger)
+
+
 class Ledger:
     """One run's writer of the ledger. The build holds the output lock, so this process is
     the only writer and keeps running totals in memory (no SUM per create)."""
@@ -76,6 +93,7 @@ class Ledger:
         self.recovered = recovered  # intents a crashed run left, now counted uncertain
         self.total = read_spend(store)
         self.this_run = Spend()
+        self.pool: CreditPool | None = None  # a batch's shared cap, when in one
 
     @classmethod
     def start(cls, store: Store, backend: str, cap: int | None, clock: Clock | None = None) -> Ledger:
@@ -92,8 +110,19 @@ class Ledger:
         return cls(store, run, cap, int(recovered), clock)
 
     def room(self, credits: int) -> bool:
-        """Whether a create of `credits` keeps the spend at or under the cap."""
-        return self.cap is None or self.total.spent + credits <= self.cap
+        """Whether a create of `credits` keeps the spend at or under the cap (and the batch's)."""
+        return self.over_cap(credits) is None
+
+    def over_cap(self, credits: int) -> str | None:
+        """Which cap a create of `credits` would cross, as a message; None if neither."""
+        spend = self.total
+        detail = f"(charged {spend.charged:,}, uncertain {spend.uncertain + spend.pending:,})"
+        if self.cap is not None and spend.spent + credits > self.cap:
+            return f"{spend.spent:,} of {self.cap:,} credits spent on this output directory {detail}"
+        pool = self.pool
+        if pool is not None and pool.cap is not None and pool.spent + credits > pool.cap:
+            return f"{pool.spent:,} of {pool.cap:,} credits spent by this batch's books"
+        return None
 
     def reserve(self, key: str, credits: int) -> int | None:
         """Commit an intent and the segment's `submitting` mark together, before the create is

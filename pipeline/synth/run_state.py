@@ -60,9 +60,33 @@ class Halts:
         return self.fatal is not None or self.outage is not None or self.disk is not None
 
 
+class KeyLimits:
+    """What every run on one key shares: request budget, open-task gate, pacing, service
+    health, the create breaker, stop reasons and the stop signal.
+
+    Why shared: the vendor's limits are per key, not per book. A batch gives each book
+    its own RunState (store, ledger, stats) over one KeyLimits, so the books together
+    stay inside the key's limits and one dead key, outage or empty balance stops them all.
+    """
+
+    def __init__(self, options: SynthOptions, stop: asyncio.Event, clock: Clock) -> None:
+        self.options, self.stop, self.clock = options, stop, clock
+        self.stats = Stats()  # the pacer's view (it only reads stats)
+        self.bucket = TokenBucket(options.rate_limit, clock=clock)
+        self.gate = AIMDGate(options.max_open, clock=clock)
+        self.pacer = Pacer(options, self.bucket, self.gate, self.stats, clock)
+        self.health = Health(clock, options.outage_after)
+        self.breaker = CreateBreaker(options.max_uncertain)
+        self.halts = Halts()
+        self.wake = asyncio.Event()  # set by a stop or a halt of everything: sleepers return
+
+
 @dataclass
 class RunState:
-    """The pieces of one run; the engine owns it, the create and poll paths use it."""
+    """The pieces of one run; the engine owns it, the create and poll paths use it.
+
+    `limits` is the key's shared part (a batch passes one to every book); None builds
+    a private one, as a single build does."""
 
     jobs: Sequence[Job]
     backend: Backend
@@ -73,19 +97,20 @@ class RunState:
     stop: asyncio.Event
     clock: Clock
     ledger: Ledger | None
+    limits: KeyLimits | None = None
     stats: Stats = field(default_factory=Stats)
-    halts: Halts = field(default_factory=Halts)
     started_wall: float = 0.0
 
     def __post_init__(self) -> None:
-        self.bucket = TokenBucket(self.options.rate_limit, clock=self.clock)
-        self.gate = AIMDGate(self.options.max_open, clock=self.clock)
-        self.pacer = Pacer(self.options, self.bucket, self.gate, self.stats, self.clock)
+        if self.limits is None:
+            self.limits = KeyLimits(self.options, self.stop, self.clock)
+            self.limits.stats = self.stats
+            self.limits.pacer.stats = self.stats
+        k = self.limits
+        self.stop, self.clock, self.halts, self.wake = k.stop, k.clock, k.halts, k.wake
+        self.bucket, self.gate, self.pacer, self.health, self.breaker = k.bucket, k.gate, k.pacer, k.health, k.breaker
         self.estimator, self.occupancy = self.pacer.estimator, self.pacer.occupancy
-        self.health = Health(self.clock, self.options.outage_after)
-        self.breaker = CreateBreaker(self.options.max_uncertain)
         self.started_wall = self.clock.time()
-        self.wake = asyncio.Event()  # set by a stop or a halt of everything: sleepers return
 
     def halt_all(self) -> None:
         """After `halts` gained a reason that stops polls too: wake every sleeper now."""

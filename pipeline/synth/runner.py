@@ -33,7 +33,7 @@ from pipeline.synth.store import Store
 from pipeline.tts.base import Backend
 
 
-def _result(engine: Engine, started: float) -> SynthResult:
+def result_of(engine: Engine, started: float) -> SynthResult:
     r = engine.run_state
     stats = r.stats
     rows = engine.store.rows([j.key for j in engine.jobs])
@@ -91,7 +91,7 @@ def _warnings(engine: Engine) -> list[str]:
 
 def _outcome(engine: Engine, result: SynthResult, interrupted: bool) -> SynthResult:
     """Raise the error this run ended with (each AudiobookError carries `.partial`), else return."""
-    exc = _stop_error(engine, result, interrupted)
+    exc = stop_error(engine, result, interrupted)
     if isinstance(exc, AudiobookError):
         exc.with_partial(result)
     if exc is not None:
@@ -103,7 +103,7 @@ def _left(result: SynthResult) -> str:
     return f"{result.remaining} of {result.jobs} segments left ({result.credits_remaining:,} credits)"
 
 
-def _stop_error(engine: Engine, result: SynthResult, interrupted: bool) -> BaseException | None:
+def stop_error(engine: Engine, result: SynthResult, interrupted: bool) -> BaseException | None:
     """The first reason the run did not finish, in order of what the user must act on."""
     halts = engine.run_state.halts
     rerun = "run the same command again to continue"
@@ -170,7 +170,7 @@ async def synthesize(
     finally:
         if progress is not None:
             progress.close()
-    return _outcome(engine, _result(engine, started), bool(_interrupted and _interrupted[0]))
+    return _outcome(engine, result_of(engine, started), bool(_interrupted and _interrupted[0]))
 
 
 def run_synthesis(

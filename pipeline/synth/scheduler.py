@@ -11,7 +11,7 @@ creates.py / collect.py only: the client never retries.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pipeline.errors import FatalKeyError, is_disk_full
 from pipeline.models import Job
@@ -24,7 +24,7 @@ from pipeline.synth.ledger import Ledger
 from pipeline.synth.options import SynthOptions
 from pipeline.synth.progress import ProgressSink, QuietProgress
 from pipeline.synth.resume import Pending, prepare
-from pipeline.synth.run_state import JobFailed, JobStalled, RunHalted, RunState
+from pipeline.synth.run_state import JobFailed, JobStalled, KeyLimits, RunHalted, RunState
 from pipeline.synth.store import Store
 from pipeline.tts.base import Backend
 
@@ -35,7 +35,7 @@ class Engine:
     def __init__(
         self, jobs: Sequence[Job], backend: Backend, store: Store, cache: ClipCache,
         options: SynthOptions, progress: ProgressSink | None = None, stop: asyncio.Event | None = None,
-        *, ledger: Ledger | None = None, clock: Clock | None = None,
+        *, ledger: Ledger | None = None, clock: Clock | None = None, limits: KeyLimits | None = None,
     ) -> None:
         unique: dict[str, Job] = {}
         for job in jobs:
@@ -43,48 +43,72 @@ class Engine:
         self.jobs = list(unique.values())
         self.run_state = RunState(
             self.jobs, backend, store, cache, options, progress or QuietProgress(), stop or asyncio.Event(),
-            clock or SystemClock(), ledger,
+            clock or SystemClock(), ledger, limits,
         )
         r = self.run_state
         self.store, self.options, self.stats, self.gate = store, options, r.stats, r.gate
         self.creator, self.collector = Creator(r), Collector(r)
         self.ambiguous = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self.on_abort: Callable[[], None] | None = None  # a batch's: cancel every book's tasks
+        self.on_job_end: Callable[[str], None] | None = None  # a batch's: hand the clip to other books
 
     # --- control -------------------------------------------------------------------
 
     def _abort(self) -> None:
-        """Fatal key, full disk: cancel everything now (only requests in flight were sent)."""
+        """Fatal key, full disk: cancel everything now (only requests in flight were sent).
+        In a batch, `on_abort` cancels every book's tasks, not only this one's."""
+        if self.on_abort is not None:
+            self.on_abort()
+            return
+        self.cancel_tasks()
+
+    def cancel_tasks(self) -> None:
         current = asyncio.current_task()
-        for task in self._tasks:
+        for task in list(self._tasks):
             if task is not current:
                 task.cancel()
 
     # --- main loop ---------------------------------------------------------------------
 
     async def run(self) -> None:
-        r = self.run_state
-        pending, self.ambiguous = prepare(r)
+        pending = self.prepare()
         watcher = asyncio.create_task(self._watch_stop())
         try:
             for item in pending:
-                if item.job_id is None and r.no_create():
-                    continue
-                if r.stopping:
+                if not await self.admit(item):
                     break
-                probe = await r.gate.acquire(r.may_probe if item.job_id is None else None)
-                if (item.job_id is None and r.no_create()) or r.stopping:
-                    await Slot(r.gate, probe).release()
-                    continue
-                task = asyncio.create_task(self._job(item, probe))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
             await self._gather()
         finally:
             watcher.cancel()
             for task in list(self._tasks):
                 task.cancel()
-            r.report()
+            self.run_state.report()
+
+    def prepare(self) -> list[Pending]:
+        """Settle what earlier runs left; the work still to do, paid-for tasks first."""
+        pending, self.ambiguous = prepare(self.run_state)
+        return pending
+
+    async def admit(self, item: Pending) -> bool:
+        """Start one job once the gate has a slot for it; False when the run is stopping."""
+        r = self.run_state
+        if item.job_id is None and r.no_create():
+            return True
+        if r.stopping:
+            return False
+        probe = await r.gate.acquire(r.may_probe if item.job_id is None else None)
+        if (item.job_id is None and r.no_create()) or r.stopping:
+            await Slot(r.gate, probe).release()
+            return True
+        task = asyncio.create_task(self._job(item, probe))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def gather(self) -> None:
+        """Wait for every started job (a job's unexpected error is raised here)."""
+        await self._gather()
 
     async def _gather(self) -> None:
         while self._tasks:
@@ -130,6 +154,8 @@ class Engine:
             r.occupancy.remove(job.key)
             await slot.release()
             r.report()
+            if self.on_job_end is not None:
+                self.on_job_end(job.key)
 
     async def _drive(self, job: Job, job_id: str | None, submitted_at: float | None, slot: Slot) -> None:
         r = self.run_state
