@@ -9,11 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pipeline.cli.options import (
-    backend_options,
-    load_recipe_with_overrides,
-    recipe_argument,
-)
+from pipeline.cli.options import backend_options, inputs_argument, load_batch_inputs
 
 if TYPE_CHECKING:
     from pipeline.build import BuildResult
@@ -21,9 +17,10 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@recipe_argument
+@inputs_argument
 @click.option("-o", "--output", type=click.Path(file_okay=False),
-              help="Output directory (default: the recipe's output.directory, else BOOK-audiobook/).")
+              help="Output directory (default: the recipe's output.directory, else BOOK-audiobook/); "
+                   "for several books a template with {slug} or {stem}.")
 @backend_options
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before spending credits.")
 @click.option("--max-credits", type=click.IntRange(0),
@@ -33,10 +30,19 @@ if TYPE_CHECKING:
 @click.option("--no-package", is_flag=True, help="Stop after the clips are on disk (no stitching or packaging).")
 @click.option("--force-output", is_flag=True,
               help="Take over an output directory that holds another book's audiobook (its audio files are removed).")
+@click.option("--report", "report", type=click.Path(dir_okay=False),
+              help="Where a batch writes its report (default: next to the catalogue, NAME.report.json; "
+                   "else batch-report.json in the first book's output directory).")
 @click.pass_context
-def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str | None, api_url: str | None,
-          api_key_file: str | None, yes: bool, max_credits: int | None, no_package: bool, force_output: bool) -> None:
-    """Build the audiobook of RECIPE_OR_BOOK: plan, synthesize, stitch, package, check.
+def build(ctx: click.Context, paths: tuple[str, ...], output: str | None, backend: str | None, api_url: str | None,
+          api_key_file: str | None, yes: bool, max_credits: int | None, no_package: bool, force_output: bool,
+          report: str | None) -> None:
+    """Build the audiobook of RECIPE_OR_BOOK...: plan, synthesize, stitch, package, check.
+
+    Several inputs, a directory of recipes or a catalogue make a batch: every recipe is
+    validated first, one engine keeps the key's limits busy across books (in the given
+    order, so finished books are whole), each book is packaged as soon as its clips are
+    in, and --max-credits caps the batch. Exit 1 names a book that failed, 3 what is left.
 
     Resumable: after a crash, Ctrl-C (exit 130), an empty credit balance, the credit cap or
     an unanswering service (exit 3), run the same command again; a task that has a job id
@@ -50,7 +56,7 @@ def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str
     from pipeline.synth.progress import choose_progress
     from pipeline.tts.choice import choose_backend
 
-    recipe = load_recipe_with_overrides(recipe_path, output=Path(output).resolve() if output else None)
+    inputs = load_batch_inputs(paths, output=Path(output).resolve() if output else None)
     choice = choose_backend(backend, api_url, api_key_file)
     quiet = ctx.obj.get("quiet", False)
     if choice.name == "local":
@@ -61,11 +67,16 @@ def build(ctx: click.Context, recipe_path: str, output: str | None, backend: str
     options = BuildOptions(
         yes=yes, max_credits=max_credits,
         confirm=(lambda q: click.confirm(q, default=False, err=True)) if can_ask else None,
-        progress=choose_progress(quiet=quiet, billed=choice.billed),
-        package_progress=choose_package_progress(quiet=quiet),
         skip_package=no_package, force_output=force_output,
     )
-    result = run_build(recipe, choice, options)
+    if inputs.is_batch:
+        from pipeline.cli.batch_view import run_batch_build
+
+        run_batch_build(inputs, choice, options, report, quiet)
+        return
+    options.progress = choose_progress(quiet=quiet, billed=choice.billed)
+    options.package_progress = choose_package_progress(quiet=quiet)
+    result = run_build(inputs.books[0].recipe, choice, options)
     _summary(result, quiet)
 
 
@@ -101,17 +112,25 @@ def _summary(result: BuildResult, quiet: bool) -> None:
 
 
 @click.command()
-@recipe_argument
+@inputs_argument
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory of the build.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--backend", type=click.Choice(["audiocleaner", "local"]),
               help="Whose clips to count (default: the backend of the directory's last build).")
-def status(recipe_path: str, output: str | None, as_json: bool, backend: str | None) -> None:
-    """Show a build's progress and spend from its checkpoint store and ledger (no network)."""
+def status(paths: tuple[str, ...], output: str | None, as_json: bool, backend: str | None) -> None:
+    """Show a build's progress and spend from its checkpoint store and ledger (no network).
+
+    For a batch (several inputs or a catalogue): the closing table of `build` again,
+    per book done / partial n of m / failed / not started."""
     from pipeline.build import build_status
 
-    recipe = load_recipe_with_overrides(recipe_path, output=Path(output).resolve() if output else None)
-    summary = build_status(recipe, backend)
+    inputs = load_batch_inputs(paths, output=Path(output).resolve() if output else None)
+    if inputs.is_batch:
+        from pipeline.cli.batch_view import print_batch_status
+
+        print_batch_status(inputs, backend, as_json)
+        return
+    summary = build_status(inputs.books[0].recipe, backend)
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return

@@ -7,12 +7,15 @@ from typing import Any, TypeVar
 
 import click
 
+from pipeline.catalogue import BatchInputs, load_inputs
 from pipeline.recipe import Recipe, load_recipe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Paths are checked by the recipe loader (one line, exit 2), not by click (usage text).
 recipe_argument = click.argument("recipe_path", metavar="RECIPE_OR_BOOK", type=click.Path())
+# Several recipes, books, directories of recipes, or catalogues: a batch (pipeline.catalogue).
+inputs_argument = click.argument("paths", metavar="RECIPE_OR_BOOK...", nargs=-1, required=True, type=click.Path())
 
 
 def backend_options(func: F) -> F:
@@ -32,6 +35,11 @@ def backend_options(func: F) -> F:
         "Default: audiocleaner when a key is set, else local.",
     )(func)
     return func
+
+
+def load_batch_inputs(paths: tuple[str, ...], **overrides: Any) -> BatchInputs:
+    """Every input expanded and validated (all errors at once), overrides applied to each book."""
+    return load_inputs(list(paths), **{k: v for k, v in overrides.items() if v is not None})
 
 
 def load_recipe_with_overrides(path: str, **overrides: Any) -> Recipe:

@@ -6,23 +6,23 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.cli.options import (
-    backend_options,
-    load_recipe_with_overrides,
-    recipe_argument,
-)
+from pipeline.cli.options import backend_options, inputs_argument, load_batch_inputs
 from pipeline.models import EMOTIONS, Plan
+
+if TYPE_CHECKING:
+    from pipeline.catalogue import BatchInputs
 
 EMOTION_NAMES = {v: k for k, v in EMOTIONS.items()}
 
 
 @click.command()
-@recipe_argument
+@inputs_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (shape in README).")
 @click.option("--segments", is_flag=True, help="Print every segment as a JSON line instead of the table.")
 @click.option("--max-chars", type=click.IntRange(1, 100_000), help="Override the recipe's longest segment.")
@@ -30,23 +30,29 @@ EMOTION_NAMES = {v: k for k, v in EMOTIONS.items()}
 @click.option("-o", "--output", type=click.Path(file_okay=False),
               help="The build's output directory (for cached clips).")
 @backend_options
-def plan(recipe_path: str, as_json: bool, segments: bool, max_chars: int | None, cuts: str | None, output: str | None,
-         backend: str | None, api_url: str | None, api_key_file: str | None) -> None:
-    """Show what building RECIPE_OR_BOOK will cost, without any network.
+def plan(paths: tuple[str, ...], as_json: bool, segments: bool, max_chars: int | None, cuts: str | None,
+         output: str | None, backend: str | None, api_url: str | None, api_key_file: str | None) -> None:
+    """Show what building RECIPE_OR_BOOK... will cost, without any network.
 
     Credits are exact: ceil(characters / 100) per request, summed over the segments.
     `min_credits` is the floor ceil(chapter characters / 100); efficiency is
     min_credits / credits. Clips already in the cache are counted as free.
+
+    Several inputs, a directory of recipes or a catalogue make a batch: one row per
+    book and the total (a text an earlier book of the batch buys is free for later ones).
     """
     from pipeline.build import cached_keys, plan_build
     from pipeline.plan import plan_to_dict
     from pipeline.tts.choice import choose_backend
     from pipeline.workspace import Workspace
 
-    recipe = load_recipe_with_overrides(
-        recipe_path, max_chars=max_chars, cuts=cuts, output=Path(output).resolve() if output else None
-    )
+    out = Path(output).resolve() if output else None
+    inputs = load_batch_inputs(paths, max_chars=max_chars, cuts=cuts, output=out)
     choice = choose_backend(backend, api_url, api_key_file)
+    if inputs.is_batch:
+        _batch_plan(inputs, choice.name, as_json, segments)
+        return
+    recipe = inputs.books[0].recipe
     workspace = Workspace.of(recipe)
     result = plan_build(recipe, workspace, choice.name)
     cached = cached_keys(workspace, result)
@@ -60,9 +66,25 @@ def plan(recipe_path: str, as_json: bool, segments: bool, max_chars: int | None,
         click.echo(f"Warning: {warning}", err=True)
 
 
-def _print_segments(result: Plan) -> None:
+def _batch_plan(inputs: BatchInputs, backend: str, as_json: bool, segments: bool) -> None:
+    from pipeline.batch_plan import plan_batch
+    from pipeline.cli.batch_view import print_batch_plan
+
+    plan = plan_batch(inputs, backend)
+    if segments:
+        for book in plan.books:
+            _print_segments(book.plan, book=book.index + 1)
+    else:
+        print_batch_plan(plan, as_json)
+    for book in plan.books:
+        for warning in book.plan.warnings:
+            click.echo(f"Warning: {book.entry.origin}: {warning}", err=True)
+
+
+def _print_segments(result: Plan, book: int | None = None) -> None:
     for job in result.jobs:
-        row = {**asdict(job.segment), "boundary_after": job.segment.boundary_after.label,
+        row = {**({"book": book} if book is not None else {}), **asdict(job.segment),
+               "boundary_after": job.segment.boundary_after.label,
                "chars": len(job.segment.text), "credits": job.credits, "key": job.key,
                "voice_id": job.voice.voice_id, "language": job.voice.language}
         sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
