@@ -212,6 +212,8 @@ def _status(synth: BookSynth | None, packaged: PackageOutcome | None, skip_packa
 
 def _fill_report(report: BatchReport, run: _Run) -> None:
     report.books = [_book_row(run, book) for book in run.plan.books]
+    if run.synth:  # the engine's own time, first admission to the last book's end (no store opening)
+        report.wall_seconds["engine"] = round(max(s.result.wall_time for s in run.synth.values()), 3)
     for synth in run.synth.values():
         for kind, count in synth.result.requests.items():
             report.requests[kind] = report.requests.get(kind, 0) + count
