@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.build_helpers import run_cli, write_book
+from tests.build_helpers import REPO, env_for, run_cli, wait_until, write_book
 
 pytestmark = pytest.mark.slow
 
@@ -108,3 +112,35 @@ def test_a_paragraph_two_books_share_is_paid_once(tmp_path: Path, emulator: Call
     unique = {json.loads(line)["key"] for line in run_cli("plan", *map(str, books), "--segments",
                                                           "--backend", "audiocleaner", key="k")[1].splitlines()}
     assert stats["tasks_created"] == len(unique)
+
+
+def test_a_book_the_service_refuses_fails_alone(tmp_path: Path, emulator: Callable[..., Any]) -> None:
+    em = emulator(**LIMITS, max_text=150)
+    recipes = _three(tmp_path)
+    long_text = recipes[1].read_text(encoding="utf-8").replace("max_chars: 100", "max_chars: 400")
+    recipes[1].write_text(long_text, encoding="utf-8")  # its segments are longer than the service takes
+    rc, out = _build(recipes, em)
+    assert rc == 1, out
+    assert "failed" in out and "Traceback" not in out
+    assert [r["status"] for r in _status(recipes)] == ["done", "failed", "done"]
+    for i in (0, 2):
+        assert list((tmp_path / f"out{i}").glob("*.m4b"))
+
+
+def test_ctrl_c_stops_the_batch_and_the_same_command_resumes(tmp_path: Path, emulator: Callable[..., Any]) -> None:
+    em = emulator(**{**LIMITS, "task_time": (0.2, 0.4)})
+    recipes = _three(tmp_path)
+    argv = [sys.executable, "-m", "pipeline.cli", "-q", "build", *map(str, recipes), "--yes", "--api-url", em.url]
+    proc = subprocess.Popen(argv, env=env_for(em.key), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    wait_until(lambda: em.stats()["tasks_created"] >= 8 or proc.poll() is not None, "eight tasks created")
+    assert proc.poll() is None, "the batch finished before the Ctrl-C"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    rc, out = _build(recipes, em)
+    assert rc == 0, out
+    stats = em.stats()
+    assert stats["duplicate_creates"] == 0
+    assert [r["status"] for r in _status(recipes)] == ["done", "done", "done"]

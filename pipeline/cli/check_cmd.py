@@ -12,14 +12,38 @@ def _fmt(x: float | None, unit: str = "") -> str:
     return "-inf" if x is None else f"{x:.1f}{unit}"
 
 
+RECIPE_SUFFIXES = (".yaml", ".yml", ".epub", ".md", ".markdown")
+
+
+def _targets(paths: tuple[Path, ...]) -> list[Path]:
+    """Audio files and directories as given; a recipe, book or catalogue stands for the
+    output directory of each of its books."""
+    from pipeline.catalogue import load_inputs
+
+    out: list[Path] = []
+    for path in paths:
+        if path.suffix.lower() in RECIPE_SUFFIXES or (path.is_dir() and not _has_audio(path)):
+            out += [entry.recipe.output_dir for entry in load_inputs([str(path)]).books]
+        else:
+            out.append(path)
+    return list(dict.fromkeys(out))
+
+
+def _has_audio(folder: Path) -> bool:
+    return any(p.suffix.lower() in (".mp3", ".m4b", ".m4a", ".wav", ".flac") for p in folder.iterdir())
+
+
 @click.command("check")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("paths", metavar="PATH...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--profile", type=click.Choice(["acx", "generic"]), default="acx", show_default=True,
               help="Rule set: acx (Audible submission rules) or generic (looser).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @click.pass_context
-def check(ctx: click.Context, path: Path, profile: str, as_json: bool) -> None:
+def check(ctx: click.Context, paths: tuple[Path, ...], profile: str, as_json: bool) -> None:
     """Check audio files (a file, or every audio file in a directory).
+
+    A recipe, book, directory of recipes or catalogue checks the output directory of
+    each of its books.
 
     Reports duration, sample rate, channels, bitrate and CBR/VBR, integrated loudness,
     RMS, true peak, noise floor, chapters, tags and cover, and judges each file.
@@ -29,13 +53,17 @@ def check(ctx: click.Context, path: Path, profile: str, as_json: bool) -> None:
     """
     from pipeline.audio.check import check_path  # numpy/scipy: only when checking
 
-    report = check_path(path, profile)
-    data = report.to_dict()
+    targets = _targets(paths)
+    reports = [check_path(target, profile) for target in targets]
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        data = [r.to_dict() for r in reports]
+        click.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2, ensure_ascii=False))
     else:
-        _print_table(data)
-    ctx.exit(0 if report.passed else 1)
+        for target, report in zip(targets, reports, strict=True):
+            if len(targets) > 1:
+                click.echo(f"== {target}")
+            _print_table(report.to_dict())
+    ctx.exit(0 if all(r.passed for r in reports) else 1)
 
 
 def _print_table(data: dict) -> None:
