@@ -94,11 +94,12 @@ def load_recipe(path: str | Path) -> Recipe:
     where = Where(p, "", 1)
     if data is None:
         raise where.error("the recipe is empty; it needs at least `book:`")
-    top = mapping(data, where, TOP_KEYS)
-    return _parse(top, where)
+    return parse_recipe(mapping(data, where, TOP_KEYS), where)
 
 
-def _parse(top: LineDict, where: Where) -> Recipe:
+def parse_recipe(top: LineDict, where: Where) -> Recipe:
+    """A recipe from its top-level mapping; relative paths resolve against `where.file`'s
+    directory (pipeline.catalogue also parses inline recipes and merged defaults with it)."""
     if "book" not in top:
         raise where.child("book", top.line).error("missing required key (the EPUB or Markdown file to read)")
     base = where.file.resolve().parent

@@ -24,6 +24,9 @@ class LineDict(dict[str, Any]):
 
     line: int = 0
     key_lines: dict[str, int]
+    # Keys merged in from another file (a catalogue's `defaults:`): key -> (that file, the
+    # key path of this mapping there), so their messages name where they were written.
+    key_origins: dict[str, tuple[Path, str]] | None = None
 
 
 class LineList(list[Any]):
@@ -126,7 +129,7 @@ def mapping(value: Any, where: Where, allowed: Iterable[str]) -> LineDict:
     for key in value:
         if key not in allowed:
             line = value.key_lines.get(key, where.line) if isinstance(value, LineDict) else where.line
-            raise where.child(key, line).error(f"unknown key{did_you_mean(key, allowed)}")
+            raise _key_where(value, key, where, line).error(f"unknown key{did_you_mean(key, allowed)}")
     return value if isinstance(value, LineDict) else _as_linedict(value, where.line)
 
 
@@ -138,7 +141,16 @@ def _as_linedict(value: dict[str, Any], line: int) -> LineDict:
 
 def at(parent: LineDict, key: str, where: Where) -> Where:
     """The Where of `parent[key]`."""
-    return where.child(key, parent.key_lines.get(key, parent.line))
+    return _key_where(parent, key, where, parent.key_lines.get(key, parent.line))
+
+
+def _key_where(parent: dict[str, Any], key: str, where: Where, line: int) -> Where:
+    """`where.child(key)`, unless the key was merged in from another file (see LineDict)."""
+    origin = parent.key_origins.get(key) if isinstance(parent, LineDict) and parent.key_origins else None
+    if origin is None:
+        return where.child(key, line)
+    file, path = origin
+    return Where(file, f"{path}.{key}", line, where.warnings)
 
 
 def type_name(value: Any) -> str:
