@@ -144,3 +144,14 @@ def test_ctrl_c_stops_the_batch_and_the_same_command_resumes(tmp_path: Path, emu
     stats = em.stats()
     assert stats["duplicate_creates"] == 0
     assert [r["status"] for r in _status(recipes)] == ["done", "done", "done"]
+
+
+def test_the_shipped_catalogue_plans_as_a_batch() -> None:
+    rc, out, err = run_cli("plan", "recipes/catalogue.yaml", "--json", "--backend", "local")
+    assert rc == 0, err
+    plan = json.loads(out)
+    assert [b["book"]["title"] for b in plan["books"]][1] == "The Salt Road"
+    assert plan["totals"]["books"] == 2
+    assert plan["totals"]["credits"] == sum(b["totals"]["credits"] for b in plan["books"])
+    assert all(b["output"].endswith(("series/the-cartographers-daughter", "series/the-salt-road"))
+               for b in plan["books"])
