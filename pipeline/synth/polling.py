@@ -27,6 +27,7 @@ QUANTILE = 0.7
 QUANTILES = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 STEP_FRACTIONS = (0.04, 0.06, 0.08, 0.11, 0.15, 0.2, 0.3, 0.45, 0.7)
 REFIT_EVERY = 8
+MAX_TARGET_POLLS = 8.0  # the most polls per task the budget may buy (see set_target)
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,13 @@ class PollEstimator:
             self._since_fit += 1
 
     def set_target(self, polls: float) -> None:
-        """Polls per task the budget can afford (clamped to 1..1.9); refit on a real change."""
-        polls = min(1.9, max(1.0, polls))
+        """Polls per task the budget can afford (clamped to 1..MAX_TARGET_POLLS); refit on a real change.
+
+        Why above 2 at all: when the open-task slots, not the request budget, bound the run
+        (a generous rate limit, long tasks), polls the budget would leave unused find ended
+        tasks sooner, and every second a freed slot goes unseen is lost; where the budget
+        binds, the pacer's target stays below 2 by itself."""
+        polls = min(MAX_TARGET_POLLS, max(1.0, polls))
         if abs(polls - self.target_polls) >= 0.1:
             self.target_polls = polls
             self._since_fit = REFIT_EVERY
