@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from pipeline.synth.clock import Clock, SystemClock
-from pipeline.synth.progress import ChapterTotals, ProgressSink, QuietProgress
+from pipeline.synth.progress import ChapterTotals, ProgressSink, QuietProgress, fmt_eta
 
 
 @dataclass
@@ -60,16 +60,8 @@ class BatchTally:
         flying = [f"'{b.title}' {b.done}/{b.segments}" if b.state == "synthesizing" else f"'{b.title}' {b.state}"
                   for b in self.books if b.state in ("synthesizing", "packaging")]
         line = (f"batch: {books_done}/{len(self.books)} books done, {seg_done}/{seg_total} segments, {credits}"
-                f"{rate:.1f} req/s, ETA {_fmt_eta(self.eta())}")
+                f"{rate:.1f} req/s, ETA {fmt_eta(self.eta())}")
         return line + (f"; in flight: {', '.join(flying)}" if flying else "")
-
-
-def _fmt_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 class BatchDisplay:

@@ -89,7 +89,7 @@ class _Tally:
         return per_job * (self.total - self.done)
 
 
-def _fmt_eta(seconds: float | None) -> str:
+def fmt_eta(seconds: float | None) -> str:
     if seconds is None:
         return "--:--"
     m, s = divmod(int(seconds), 60)
@@ -115,7 +115,7 @@ class PlainProgress(_Tally):
         credits = f"credits {self.spent}/{self.planned_credits}, " if self.billed else ""
         self.stream.write(
             f"synth: {self.done}/{self.total} segments, {credits}"
-            f"{self.rate():.1f} req/s, ETA {_fmt_eta(self.eta())}\n"
+            f"{self.rate():.1f} req/s, ETA {fmt_eta(self.eta())}\n"
         )
         self.stream.flush()
 
