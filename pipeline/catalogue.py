@@ -21,6 +21,7 @@ one catalogue) is loaded once, silently; two books sharing an output directory i
 from __future__ import annotations
 
 import glob
+import os
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import BookError, RecipeError, UserError
-from pipeline.ingest import EPUB_SUFFIXES, MARKDOWN_SUFFIXES
+from pipeline.ingest import EPUB_SUFFIXES, MARKDOWN_SUFFIXES, check_regular_file
 from pipeline.recipe import TOP_KEYS, Recipe, load_recipe, parse_lexicon, parse_recipe
 from pipeline.text.normalize import LexiconEntry
 from pipeline.yamlsrc import LineDict, Where, at, get_list, get_str, load_yaml, mapping, type_name
@@ -80,6 +81,11 @@ def load_inputs(paths: Sequence[str], **overrides: object) -> BatchInputs:
     return BatchInputs(tuple(BookEntry(b.recipe, b.origin) for b in books), loader.catalogue)
 
 
+def _real(path: Path) -> Path:
+    """The path with symlinks resolved; a symlink loop stays as given (reading it reports the loop)."""
+    return Path(os.path.realpath(path))
+
+
 @dataclass(frozen=True)
 class _Catalogue:
     file: Path
@@ -112,7 +118,7 @@ class _Loader:
         self.books.append(_Loaded(recipe, origin, stem))
 
     def first_time(self, file: Path, cat: _Catalogue | None) -> bool:
-        key = (file.resolve(), cat.file if cat else None)
+        key = (_real(file), cat.file if cat else None)
         if key in self.seen:
             return False
         self.seen.add(key)
@@ -120,7 +126,7 @@ class _Loader:
 
     def add_path(self, given: str) -> None:
         p = Path(given).expanduser()
-        if p.is_dir():
+        if p.is_dir() and p.suffix.lower() not in EPUB_SUFFIXES + MARKDOWN_SUFFIXES:
             try:
                 found = sorted(f for f in p.iterdir() if f.suffix.lower() in YAML_SUFFIXES and not f.is_dir())
             except OSError as exc:
@@ -164,7 +170,7 @@ class _Loader:
         base, shown_dir = cat.file.parent, Path(cat.shown).parent
         pattern = str(Path(text).expanduser())
         if glob.has_magic(pattern):
-            found = [m for m in sorted(glob.glob(pattern, root_dir=base)) if (base / m).resolve() != cat.file]
+            found = [m for m in sorted(glob.glob(pattern, root_dir=base)) if _real(base / m) != cat.file]
             if not found:
                 raise where.error(f"'{text}' matches no file (relative to {base})")
         else:
@@ -174,9 +180,9 @@ class _Loader:
 
     def add_listed_file(self, path: Path, shown: str, where: Where, cat: _Catalogue) -> None:
         suffix = path.suffix.lower()
-        if path.is_dir():
+        if path.is_dir() and suffix not in EPUB_SUFFIXES + MARKDOWN_SUFFIXES:
             raise where.error(f"{path}: is a directory; list its recipes with a glob such as {shown}/*.yaml")
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             raise where.error(f"file not found: {path}")
         if suffix in YAML_SUFFIXES:
             data = load_yaml(path)
@@ -186,7 +192,15 @@ class _Loader:
                 self.add(_build(data, Where(path, "", 1), path.stem, cat.defaults), shown, path.stem)
         elif suffix not in EPUB_SUFFIXES + MARKDOWN_SUFFIXES:
             raise where.error(f"{path}: expected a recipe (.yaml) or a book (.epub, .md)")
-        elif self.first_time(path, cat):
+        else:
+            self.add_listed_book(path, shown, where, cat)
+
+    def add_listed_book(self, path: Path, shown: str, where: Where, cat: _Catalogue) -> None:
+        try:
+            check_regular_file(path)
+        except BookError as exc:
+            raise where.error(str(exc)) from None
+        if self.first_time(path, cat):
             bare = LineDict(book=str(path))
             bare.line, bare.key_lines = where.line, {"book": where.line}
             recipe = _build(bare, where, path.stem, cat.defaults) if cat.defaults else load_recipe(path)

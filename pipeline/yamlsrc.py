@@ -8,6 +8,7 @@ PyYAML's composer knows the lines; this module keeps them next to the values.
 from __future__ import annotations
 
 import difflib
+import errno
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -84,8 +85,11 @@ def load_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecipeError(f"{path}: recipe file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{path}: cannot read the recipe ({exc.__class__.__name__})") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: cannot read the recipe (not UTF-8 text)") from None
+    except OSError as exc:
+        reason = "a symbolic link loop" if exc.errno == errno.ELOOP else exc.strerror or exc.__class__.__name__
+        raise RecipeError(f"{path}: cannot read the recipe ({reason})") from None
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:

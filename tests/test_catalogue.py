@@ -216,3 +216,18 @@ def test_catalogue_lists_a_file_once_and_refuses_nested_catalogues(tmp_path: Pat
     outer = write(tmp_path / "outer.yaml", "books: [series/catalogue.yaml]\n")
     assert error_of([str(outer)]) == (f"outer.yaml:1: books[0]: {cat}: is a catalogue; "
                                       "a catalogue lists recipes and books, not catalogues")
+
+
+def test_unreadable_paths_are_one_line_each_with_the_catalogue_line(tmp_path: Path) -> None:
+    (tmp_path / "loop.epub").symlink_to(tmp_path / "loop.epub")
+    (tmp_path / "loop.yaml").symlink_to(tmp_path / "loop.yaml")
+    (tmp_path / "folder.epub").mkdir()
+    with pytest.raises(BookError, match="symbolic link loop"):
+        load_inputs([str(tmp_path / "loop.epub")])
+    with pytest.raises(BookError, match="is a directory, not a book file"):
+        load_inputs([str(tmp_path / "folder.epub")])
+    assert "cannot read the recipe (a symbolic link loop)" in error_of([str(tmp_path / "loop.yaml")])
+    cat = write(tmp_path / "c.yaml", "books:\n  - loop.epub\n  - folder.epub\n")
+    lines = error_of([str(cat)]).splitlines()
+    assert lines[0].startswith("c.yaml:2: books[0]: ") and lines[0].endswith("(a symbolic link loop)")
+    assert lines[1].startswith("c.yaml:3: books[1]: ") and lines[1].endswith("is a directory, not a book file")
