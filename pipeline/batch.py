@@ -217,7 +217,7 @@ def _fill_report(report: BatchReport, run: _Run) -> None:
     for synth in run.synth.values():
         for kind, count in synth.result.requests.items():
             report.requests[kind] = report.requests.get(kind, 0) + count
-        report.refused += synth.result.rate_limited + synth.result.concurrency_limited
+        report.refused += synth.result.refused
 
 
 def _write_book_reports(run: _Run) -> None:

@@ -255,7 +255,8 @@ class EngineSettings:
     rate_limit: float = 10.0  # request budget, req/s, create+get together (downloads not counted)
     failed_retries: int = 2  # re-creates after status "failed" (each costs credits)
     recreate_expired: bool = True  # 101008 / expired URL on a job not downloaded -> re-create
-    probe_odds: float = 0.1  # least P(a slot is free) to create with all seemingly busy; 0 = never
+    probe_odds: float = 0.0  # least P(a slot is free) to create with all seemingly busy; 0 = never (opt-in)
+    refusal_budget: float = 0.1  # refused requests (101003 + 101004) we may risk, as a share of all requests
     max_credits: int | None = None  # cap on the ledger's spend over every run of this store
     max_uncertain: int = 5  # creates in a row without a readable reply before the run stops
     task_timeout: float = 1800.0  # seconds a task may stay "waiting" in one run

@@ -262,7 +262,7 @@ def _parse_output(value: Any, where: Where, audio: AudioSettings, base: Path) ->
 
 def _parse_synthesis(value: Any, where: Where, base: Path) -> SynthesisSettings:
     keys = ("max_open", "rate_limit", "failed_retries", "recreate_expired", "confirm_above", "cache_dir",
-            "probe_odds", "max_credits", "max_uncertain", "task_timeout", "outage_after")
+            "probe_odds", "refusal_budget", "max_credits", "max_uncertain", "task_timeout", "outage_after")
     d = mapping(value, where, keys)
     opts: dict[str, Any] = _parse_limits(d, where)
     if "max_open" in d:
@@ -277,6 +277,8 @@ def _parse_synthesis(value: Any, where: Where, base: Path) -> SynthesisSettings:
         opts["confirm_above"] = get_int(d["confirm_above"], at(d, "confirm_above", where), lo=0)
     if "probe_odds" in d:
         opts["probe_odds"] = get_float(d["probe_odds"], at(d, "probe_odds", where), lo=0.0, hi=1.0)
+    if "refusal_budget" in d:
+        opts["refusal_budget"] = get_float(d["refusal_budget"], at(d, "refusal_budget", where), lo=0.0, hi=0.5)
     if "cache_dir" in d:
         p = Path(get_str(d["cache_dir"], at(d, "cache_dir", where))).expanduser()
         opts["cache_dir"] = (p if p.is_absolute() else base / p).resolve()

@@ -16,6 +16,9 @@ from collections.abc import Callable
 
 from pipeline.synth.clock import Clock, SystemClock
 
+RATE_CUT = 0.75  # a 101003 lowers the request rate to this share (the service's limit may be below ours)
+RATE_STEP = 0.01  # each accepted request gives back this share of the configured rate
+RATE_FLOOR = 0.05  # the rate never drops below this share of the configured one
 PROBE_TICK = 0.01  # seconds between re-checks of the odds that a slot is free
 EPSILON = 1e-9  # a token short by a rounding error is a whole one (else the wait rounds to no time)
 
@@ -40,8 +43,9 @@ class TokenBucket:
     def __init__(self, rate: float, burst: float = 1.0, clock: Clock | None = None) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
-        self.rate = rate
+        self.rate = self.configured = rate
         self.burst = max(1.0, burst)
+        self.may_risk: Callable[[], bool] = lambda: True  # the key's refusal budget has room
         self.clock = clock or SystemClock()
         self._tokens = self.burst
         self._last = self.clock.monotonic()
@@ -97,8 +101,13 @@ class TokenBucket:
         return self._last_slack
 
     def penalize(self) -> float:
-        """101003: pause the whole budget for a full-jitter exponential delay."""
+        """101003: pause the whole budget for a full-jitter exponential delay, and slow down.
+
+        Why slow down: a 101003 while we keep to `rate` means the service allows less
+        (a smaller plan, another client on the key); pausing alone would hit it again at once.
+        """
         self.penalties += 1
+        self.rate = max(self.configured * RATE_FLOOR, self.rate * RATE_CUT)
         self._strikes += 1
         delay = max(1.0 / self.rate, full_jitter(self._strikes))
         until = self.clock.monotonic() + delay
@@ -107,8 +116,11 @@ class TokenBucket:
         return delay
 
     def success(self) -> None:
-        """A request went through: forget earlier strikes."""
+        """A request went through: forget earlier strikes; creep back to the configured rate
+        while the refusal budget can pay for finding the limit again."""
         self._strikes = 0
+        if self.rate < self.configured and self.may_risk():
+            self.rate = min(self.configured, self.rate + self.configured * RATE_STEP)
 
 
 class AIMDGate:
@@ -124,6 +136,8 @@ class AIMDGate:
         self._cond = asyncio.Condition()
         self._last_cut = -math.inf
         self.probing = False
+        self.refused_at: int | None = None  # open tasks the service last refused a create at, below max_open
+        self.may_risk: Callable[[], bool] = lambda: True  # the key's refusal budget has room
 
     @property
     def ceiling(self) -> int:
@@ -177,9 +191,15 @@ class AIMDGate:
     async def on_success(self) -> None:
         """Additive increase: +1 after about `limit` successes."""
         async with self._cond:
-            self.limit = min(float(self.max_open), self.limit + 1.0 / max(1.0, self.limit))
+            raised = min(float(self.max_open), self.limit + 1.0 / max(1.0, self.limit))
+            if int(raised) > int(self.limit) and self._refused_above(int(raised)) and not self.may_risk():
+                return  # the service refused at this ceiling before: try it again only on budget
+            self.limit = raised
             self._record()
             self._cond.notify_all()
+
+    def _refused_above(self, ceiling: int) -> bool:
+        return self.refused_at is not None and ceiling > self.refused_at
 
     def on_congestion(self, hold: float = 0.25) -> None:
         """Decrease once per window of replies: -1 at the configured ceiling, else halve.
@@ -187,7 +207,8 @@ class AIMDGate:
         Why: the configured max_open is usually the service's real limit, and a 101004
         there comes from a race (our count and the service's differ for a moment), so
         one slot less is enough. When fewer than max_open accepted tasks are open, the
-        service's limit is below ours and unknown: halving finds it fast.
+        service's limit is below ours: halve, and never above the tasks it had accepted
+        (`refused_at`, which on_success passes again only on the refusal budget).
         """
         now = self.clock.monotonic()
         if now - self._last_cut < hold:
@@ -196,8 +217,30 @@ class AIMDGate:
         if int(self.limit) >= self.max_open and self.confirmed >= self.max_open > 1:
             self.limit = float(self.max_open - 1)
         else:
-            self.limit = max(1.0, self.limit / 2)
+            self.refused_at = max(1, self.confirmed)
+            self.limit = max(1.0, min(self.limit / 2, float(self.refused_at)))
         self._record()
+
+
+class RefusalBudget:
+    """Refused requests (101003 + 101004) allowed on a key, as a share of its requests.
+
+    Why: a vendor may treat a key that keeps hitting its limits as abusive, and a refused
+    request is a request spent. Refusals we choose to risk (probe creates, raising the
+    request rate or the open-task ceiling back towards where the service last refused)
+    are taken only while `refused + 1 <= share * (requests + 1)`; the others (another
+    client on the key) are counted and back off as before.
+    """
+
+    def __init__(self, share: float, bucket: TokenBucket) -> None:
+        self.share, self.bucket = share, bucket
+        self.refused = 0
+
+    def note(self) -> None:
+        self.refused += 1
+
+    def has_room(self) -> bool:
+        return self.refused + 1 <= self.share * (self.bucket.granted + 1)
 
 
 class Slot:

@@ -112,10 +112,12 @@ class Collector:
             r.health.ok()  # a readable answer with a code: the service is up
         if isinstance(exc, RateLimitedError):
             r.stats.rate_limited += 1
+            r.refused()
             r.bucket.penalize()
             return 0.0
         if isinstance(exc, ConcurrencyLimitedError):
             r.stats.concurrency_limited += 1
+            r.refused()
             r.gate.on_congestion()
             return bounded_backoff(faults, base=0.1, cap=2.0)
         if isinstance(exc, TaskNotFoundError):

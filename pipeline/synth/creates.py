@@ -167,6 +167,7 @@ class Creator:
         """Every slot was busy after all: note it, queue for the gate again."""
         r = self.run
         r.stats.probes_refused += 1
+        r.refused()
         r.occupancy.refused(r.clock.time(), r.gate.open - 1, r.gate.ceiling)
         await slot.release()
         await slot.acquire(r.no_create, r.may_probe)
@@ -176,9 +177,11 @@ class Creator:
         r = self.run
         if isinstance(exc, RateLimitedError):
             r.stats.rate_limited += 1
+            r.refused()
             r.bucket.penalize()
             return
         r.stats.concurrency_limited += 1
+        r.refused()
         r.gate.on_congestion()
         await r.gate.release()  # give our slot back so the lowered ceiling takes effect
         await r.sleep(bounded_backoff(limited, base=0.1, cap=2.0))

@@ -95,6 +95,17 @@ class SynthResult:
     def total_requests(self) -> int:
         return sum(self.requests.values())
 
+    @property
+    def refused(self) -> int:
+        """Requests the service refused for its limits (101003 + 101004, probes included)."""
+        return self.rate_limited + self.concurrency_limited + self.probes_refused
+
+    def refusal_line(self) -> str:
+        """`refused: n of m requests (x %)`, for the build summary."""
+        asked = self.total_requests
+        share = self.refused / asked if asked else 0.0
+        return f"refused: {self.refused:,} of {asked:,} requests ({share:.1%})"
+
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: getattr(self, name) for name in self.__dataclass_fields__}
         out["open_limit_history"] = list(self.open_limit_history)
@@ -102,4 +113,6 @@ class SynthResult:
         out["warnings"] = list(self.warnings)
         out["wall_time"] = round(self.wall_time, 3)
         out["polls_per_task"] = round(self.polls_per_task, 3)
+        out["refused"] = self.refused
+        out["refused_share"] = round(self.refused / self.total_requests, 4) if self.total_requests else 0.0
         return out

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pipeline.errors import CreditsExhaustedError, FatalKeyError
 from pipeline.models import Job
-from pipeline.synth.budget import AIMDGate, TokenBucket, bounded_backoff
+from pipeline.synth.budget import AIMDGate, RefusalBudget, TokenBucket, bounded_backoff
 from pipeline.synth.cache import ClipCache
 from pipeline.synth.clock import Clock, sleep_or_wake
 from pipeline.synth.health import CreateBreaker, Health
@@ -74,6 +74,8 @@ class KeyLimits:
         self.stats = Stats()  # the pacer's view (it only reads stats)
         self.bucket = TokenBucket(options.rate_limit, clock=clock)
         self.gate = AIMDGate(options.max_open, clock=clock)
+        self.refusals = RefusalBudget(options.refusal_budget, self.bucket)
+        self.bucket.may_risk = self.gate.may_risk = self.refusals.has_room
         self.pacer = Pacer(options, self.bucket, self.gate, self.stats, clock)
         self.health = Health(clock, options.outage_after)
         self.breaker = CreateBreaker(options.max_uncertain)
@@ -109,6 +111,7 @@ class RunState:
         k = self.limits
         self.stop, self.clock, self.halts, self.wake = k.stop, k.clock, k.halts, k.wake
         self.bucket, self.gate, self.pacer, self.health, self.breaker = k.bucket, k.gate, k.pacer, k.health, k.breaker
+        self.refusals = k.refusals
         self.estimator, self.occupancy = self.pacer.estimator, self.pacer.occupancy
         self.started_wall = self.clock.time()
 
@@ -124,7 +127,12 @@ class RunState:
         return self.stopping or self.halts.creating_stopped
 
     def may_probe(self) -> bool:
-        return not self.no_create() and self.pacer.may_probe()
+        """A probe is a refusal we choose to risk: only while the key's refusal budget has room."""
+        return not self.no_create() and self.refusals.has_room() and self.pacer.may_probe()
+
+    def refused(self) -> None:
+        """A request drew 101003 or 101004: it counts against the key's refusal budget."""
+        self.refusals.note()
 
     async def sleep(self, delay: float) -> bool:
         """Sleep unless a stop comes first; False means stop."""

@@ -42,6 +42,7 @@ def test_a_penalty_pauses_the_whole_budget_on_the_clock() -> None:
 def test_the_gate_cuts_once_per_hold_window_of_its_clock() -> None:
     clock = ManualClock()
     gate = AIMDGate(8, clock=clock)
+    gate.confirmed = 6  # refused with 6 accepted tasks open: halving, not the cap at 6, binds
     gate.on_congestion(hold=0.25)
     gate.on_congestion(hold=0.25)  # same instant: one cut
     assert gate.ceiling == 4

@@ -13,12 +13,13 @@ from pipeline.synth.pacing import Pacer
 def _pacer(rate: float, ends_per_s: float, lowered: bool = True, **opts: float) -> Pacer:
     """A pacer whose occupancy has seen tasks end at `ends_per_s` for a while; `lowered`: a
     101004 put the gate's ceiling below max_open (the only room probes may fill). Its clock
-    stands still, so the odds do not drift while a busy machine runs the test."""
+    stands still, so the odds do not drift while a busy machine runs the test. Probes are
+    opt-in: these pacers have probe_odds 0.1 unless told otherwise."""
     clock = ManualClock()
     gate = AIMDGate(9, clock=clock)
     if lowered:
         gate.limit = 8.0
-    pacer = Pacer(SynthOptions(**opts), TokenBucket(rate, clock=clock), gate, Stats(), clock)
+    pacer = Pacer(SynthOptions(**{"probe_odds": 0.1, **opts}), TokenBucket(rate, clock=clock), gate, Stats(), clock)
     now = clock.time()
     occ = pacer.occupancy
     occ.first_end = now - 10.0
