@@ -85,6 +85,10 @@ def test_emulator_build_pays_exactly_the_plan(tmp_path: Path, capsys: pytest.Cap
     assert stats["credits_charged"] == plan.credits
     assert stats["tasks_created"] == len(plan.jobs)
     assert len(list((tmp_path / "out").glob("*.mp3"))) == len(plan.active)
+    refused, asked = stats["rate_limited"] + stats["concurrency_limited"], stats["requests"]["create"] + \
+        stats["requests"]["get"]
+    assert f"Requests: refused: {refused:,} of {asked:,} requests" in text, text  # what the service counted
+    assert refused <= 0.10 * asked
     requests_before = sum(stats["requests"].values())
 
     code, text = build(capsys, str(recipe), "--api-url", em.url, "--yes")

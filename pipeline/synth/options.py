@@ -96,13 +96,18 @@ class SynthResult:
         return sum(self.requests.values())
 
     @property
+    def api_requests(self) -> int:
+        """Create + get calls: the ones the key's limits count (downloads are not API calls)."""
+        return self.requests.get("create", 0) + self.requests.get("get", 0)
+
+    @property
     def refused(self) -> int:
         """Requests the service refused for its limits (101003 + 101004, probes included)."""
         return self.rate_limited + self.concurrency_limited + self.probes_refused
 
     def refusal_line(self) -> str:
         """`refused: n of m requests (x %)`, for the build summary."""
-        asked = self.total_requests
+        asked = self.api_requests
         share = self.refused / asked if asked else 0.0
         return f"refused: {self.refused:,} of {asked:,} requests ({share:.1%})"
 
@@ -114,5 +119,5 @@ class SynthResult:
         out["wall_time"] = round(self.wall_time, 3)
         out["polls_per_task"] = round(self.polls_per_task, 3)
         out["refused"] = self.refused
-        out["refused_share"] = round(self.refused / self.total_requests, 4) if self.total_requests else 0.0
+        out["refused_share"] = round(self.refused / self.api_requests, 4) if self.api_requests else 0.0
         return out
