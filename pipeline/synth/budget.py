@@ -19,6 +19,7 @@ from pipeline.synth.clock import Clock, SystemClock
 RATE_CUT = 0.75  # a 101003 lowers the request rate to this share (the service's limit may be below ours)
 RATE_STEP = 0.01  # each accepted request gives back this share of the configured rate
 RATE_FLOOR = 0.05  # the rate never drops below this share of the configured one
+REFUSAL_AIM = 0.8  # risked refusals aim at this part of the refusal budget, the rest is headroom
 PROBE_TICK = 0.01  # seconds between re-checks of the odds that a slot is free
 EPSILON = 1e-9  # a token short by a rounding error is a whole one (else the wait rounds to no time)
 
@@ -228,7 +229,7 @@ class RefusalBudget:
     Why: a vendor may treat a key that keeps hitting its limits as abusive, and a refused
     request is a request spent. Refusals we choose to risk (probe creates, raising the
     request rate or the open-task ceiling back towards where the service last refused)
-    are taken only while `refused + 1 <= share * (requests + 1)`; the others (another
+    are taken only while `refused + 1 <= 0.8 * share * (requests + 1)`; the others (another
     client on the key) are counted and back off as before.
     """
 
@@ -240,7 +241,9 @@ class RefusalBudget:
         self.refused += 1
 
     def has_room(self) -> bool:
-        return self.refused + 1 <= self.share * (self.bucket.granted + 1)
+        """Room for one more risked refusal, aiming at REFUSAL_AIM of the share: risks taken
+        together (a burst of creates in flight) and forced refusals must still fit the share."""
+        return self.refused + 1 <= REFUSAL_AIM * self.share * (self.bucket.granted + 1)
 
 
 class Slot:

@@ -9,6 +9,7 @@ when a slot is probably free, keep the open-task slots busy (see occupancy.py).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from pipeline.synth.budget import AIMDGate, TokenBucket
 from pipeline.synth.clock import Clock
@@ -35,6 +36,7 @@ class Pacer:
         self.occupancy = Occupancy(self.clock.time())
         self.estimator = PollEstimator(options.poll_initial)
         self._scout_taken = False
+        self.may_risk: Callable[[], bool] = lambda: True  # the key's refusal budget has room
 
     def take_scout(self) -> bool:
         """True once per run: that task is polled often until the first task ends.
@@ -49,8 +51,9 @@ class Pacer:
 
     def probes_possible(self) -> bool:
         """Probes only fill the room a 101004 left between the ceiling and max_open (the hard
-        ceiling): at max_open, polls alone must find ended tasks, so they are timed for that."""
-        return self.options.probe_odds > 0 and self.gate.ceiling < self.gate.max_open
+        ceiling), and only while the refusal budget has room: otherwise polls alone must find
+        ended tasks, so they are timed for that."""
+        return self.options.probe_odds > 0 and self.gate.ceiling < self.gate.max_open and self.may_risk()
 
     def may_probe(self) -> bool:
         """Whether to send a create now although every slot seems busy."""

@@ -75,8 +75,8 @@ class KeyLimits:
         self.bucket = TokenBucket(options.rate_limit, clock=clock)
         self.gate = AIMDGate(options.max_open, clock=clock)
         self.refusals = RefusalBudget(options.refusal_budget, self.bucket)
-        self.bucket.may_risk = self.gate.may_risk = self.refusals.has_room
         self.pacer = Pacer(options, self.bucket, self.gate, self.stats, clock)
+        self.bucket.may_risk = self.gate.may_risk = self.pacer.may_risk = self.refusals.has_room
         self.health = Health(clock, options.outage_after)
         self.breaker = CreateBreaker(options.max_uncertain)
         self.halts = Halts()
@@ -128,7 +128,7 @@ class RunState:
 
     def may_probe(self) -> bool:
         """A probe is a refusal we choose to risk: only while the key's refusal budget has room."""
-        return not self.no_create() and self.refusals.has_room() and self.pacer.may_probe()
+        return not self.no_create() and self.pacer.may_probe()
 
     def refused(self) -> None:
         """A request drew 101003 or 101004: it counts against the key's refusal budget."""

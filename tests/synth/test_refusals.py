@@ -80,11 +80,11 @@ def test_refusal_budget_counts_against_requests_granted() -> None:
     bucket = TokenBucket(10.0, clock=ManualClock())
     budget = RefusalBudget(0.1, bucket)
     assert not budget.has_room()  # no request yet: nothing to risk
-    bucket.granted = 9
+    bucket.granted = 12  # 0.8 * 0.1 * 13 = 1.04: room for one
     assert budget.has_room()
     budget.note()
     assert not budget.has_room()
-    bucket.granted = 19
+    bucket.granted = 24
     assert budget.has_room()
 
 
