@@ -21,7 +21,7 @@ SPARE_ODDS = 0.025  # landing odds a probe needs per unit of spare budget: 8.5 %
 POLLS_WITH_PROBES = 1.0  # polls per task to aim for when probes find the free slots
 SCOUT_STEP = 0.3  # the run's first task is polled this often until some task has ended,
 SCOUT_POLLS = 4  # at most this many times
-POLL_MARGIN = 0.9  # without probes, polls may use this share of what creates leave
+POLL_MARGIN = 1.0  # without probes, polls may use this share of what creates leave (creates go first anyway)
 
 
 class Pacer:
@@ -82,15 +82,14 @@ class Pacer:
     def retarget_polls(self) -> None:
         """Polls per task the budget affords while every slot is busy.
 
-        Without probes, each slot cycles through one create and P polls per (duration +
-        lag) seconds, so with `ceiling` slots the budget R allows P = R * (duration +
-        lag) / ceiling - 1, less a margin so creates never wait behind polls for long.
+        Without probes, each slot cycles through one create and P polls per cycle (the
+        measured seconds from submission to the poll that saw the task end), so with
+        `ceiling` slots the budget R allows P = R * cycle / ceiling - 1.
         With probes, polls need not find ended tasks early: about one per task.
         """
-        mean = self.estimator.mean_duration()
-        if mean is None:
+        cycle = self.estimator.mean_detected()
+        if cycle is None:
             return
-        cycle = mean + self.estimator.expected_lag()
         target = POLL_MARGIN * self.bucket.rate * cycle / self.gate.ceiling - 1.0
         if self.probes_possible():
             target = min(target, POLLS_WITH_PROBES)

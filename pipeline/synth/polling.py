@@ -105,6 +105,14 @@ class PollEstimator:
         lo = obs.lo if obs.lo > 0 else obs.hi * PROBE_EARLIER
         return (lo + obs.hi) / 2
 
+    def mean_detected(self) -> float | None:
+        """Mean seconds from submission to the poll that saw the task end: duration plus
+        detection lag, measured rather than modelled (the model's lag is taken from point
+        estimates of durations inside their intervals, which understates it)."""
+        if not self._obs:
+            return None
+        return sum(o.hi for o in self._obs) / len(self._obs)
+
     def mean_duration(self) -> float | None:
         if not self._obs:
             return None
@@ -136,15 +144,6 @@ class PollEstimator:
             return min(MAX_DELAY, max(MIN_DELAY, base))
         per_char, sched = model
         return min(MAX_DELAY, max(MIN_DELAY, sched.first * self._scale(per_char, chars)))
-
-    def expected_lag(self) -> float:
-        """Seconds a finished task waits for its detecting poll, on average (estimate)."""
-        model = self._model() if self.learn else None
-        if model is None:
-            return 0.2
-        per_char, sched = model
-        mean_chars = sum(o.chars for o in self._obs) / len(self._obs)
-        return sched.lag * self._scale(per_char, int(mean_chars))
 
     def first_delay(self, chars: int, elapsed: float) -> float:
         """Delay before the first poll of a task already `elapsed` seconds old."""
