@@ -3,7 +3,8 @@
 Run: /work/venv/bin/python bench/credits.py [corpus_dir]
 
 Per book: spoken chars, floor Σ ceil(chars_chapter/100), our credits at the default
-(500 chars, clause cuts), greedy sentence packing at 500, then totals at 1000 chars and
+(500 chars, clause cuts, `titles: separate`: a cut after every heading), the same with
+`titles: merged`, greedy sentence packing at 500, then totals at 1000 chars and
 with word cuts at 500, the share of seams weaker than a sentence end, and the plan
 time (ingest + normalize + split + segment at the default).
 """
@@ -27,6 +28,8 @@ CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 SUFFIXES = (".epub", ".md")
 NOT_BOOKS = ("SOURCES.md", "README.md")
 VARIANTS: tuple[tuple[int, Literal["clause", "word"]], ...] = ((500, "clause"), (1000, "clause"), (500, "word"))
+MERGED = (500, "merged")  # the default with `titles: merged`: headings packed with the text
+TITLES = frozenset({Boundary.TITLE})  # `titles: separate` (the default): a cut after every heading
 
 
 @dataclass
@@ -111,7 +114,7 @@ def bench_book(path: Path) -> tuple[str, Tally]:
     for max_chars, mode in VARIANTS:
         t1 = time.perf_counter()
         for chapter, sentences in split:
-            segments = segment_chapter(sentences, chapter.index, language, max_chars, 100, mode)
+            segments = segment_chapter(sentences, chapter.index, language, max_chars, 100, mode, separate=TITLES)
             key = (max_chars, mode)
             tally.credits[key] = tally.credits.get(key, 0) + sum(credits_for(len(s.text)) for s in segments)
             if key == VARIANTS[0]:
@@ -121,6 +124,8 @@ def bench_book(path: Path) -> tuple[str, Tally]:
         if (max_chars, mode) == VARIANTS[0]:
             tally.plan_s = time.perf_counter() - t0
     for chapter, sentences in split:
+        merged = segment_chapter(sentences, chapter.index, language, 500, 100, "clause")
+        tally.credits[MERGED] = tally.credits.get(MERGED, 0) + sum(credits_for(len(s.text)) for s in merged)
         chars = len(chapter_text(chapter, language))
         tally.chars += chars
         tally.floor += credits_for(chars)
@@ -133,6 +138,7 @@ def _row(name: str, lang: str, t: Tally) -> str:
     floor = t.floor or 1
     return (
         f"{name[:34]:34} {lang:6} {t.chars:>9} {t.floor:>7} {ours:>7} {ours / floor:6.4f} "
+        f"{t.credits.get(MERGED, 0) / floor:6.4f} "
         f"{t.greedy:>7} {t.greedy / floor:6.4f} {t.credits.get(VARIANTS[1], 0) / floor:6.4f} "
         f"{t.credits.get(VARIANTS[2], 0) / floor:6.4f} {t.weak_seams / max(t.seams, 1):6.1%} {t.plan_s:6.2f}s"
     )
@@ -144,7 +150,7 @@ def main(argv: list[str]) -> int:
         print(f"corpus not found at {corpus}: nothing to measure")
         return 0
     books = sorted(p for p in corpus.iterdir() if p.suffix in SUFFIXES and p.name not in NOT_BOOKS)
-    print(f"{'book':34} {'lang':6} {'chars':>9} {'floor':>7} {'ours':>7} {'ratio':>6} "
+    print(f"{'book':34} {'lang':6} {'chars':>9} {'floor':>7} {'ours':>7} {'ratio':>6} {'merged':>6} "
           f"{'greedy':>7} {'ratio':>6} {'@1000':>6} {'word':>6} {'weak':>6} {'plan':>7}")
     total = Tally()
     for path in books:

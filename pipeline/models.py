@@ -195,6 +195,7 @@ class ChapterPlan:
     skipped: bool
     skip_reason: str = ""
     jobs: tuple[Job, ...] = ()
+    title_credits: int = 0  # what `titles: separate` adds over packing headings with the text
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Protocol
 
 from pipeline.errors import RecipeError
@@ -18,6 +19,7 @@ from pipeline.ingest import load_book
 from pipeline.models import (
     NO_SPACE_LANGUAGES,
     Book,
+    Boundary,
     Chapter,
     ChapterPlan,
     Job,
@@ -220,11 +222,14 @@ def _plan_chapter(
         text = chapter_text(a.chapter, voice.language) if a.chapter.blocks else ""
         return ChapterPlan(a.chapter.index, title, len(text), 0, 0, voice, a.rule, True, a.skip_reason)
     sentences = chapter_sentences(a.chapter, splitters[voice.language], voice.language)
-    segments = segment_chapter(
-        sentences, a.chapter.index, voice.language,
+    segment = partial(
+        segment_chapter, sentences, a.chapter.index, voice.language,
         max_chars=recipe.max_chars, billing_unit=recipe.billing_unit, cuts=recipe.cuts,
         reusable=reusable(voice) if reusable is not None else frozenset(),
     )
+    separate = recipe.titles == "separate"
+    segments = segment(separate=frozenset({Boundary.TITLE}) if separate else frozenset())
+    merged = sum(credits_for(len(s.text), recipe.billing_unit) for s in segment()) if separate else 0
     jobs = tuple(
         Job(seg, voice, content_key(TTSRequest(seg.text, voice), backend),
             credits_for(len(seg.text), recipe.billing_unit))
@@ -235,6 +240,7 @@ def _plan_chapter(
         index=a.chapter.index, title=title, chars=chars,
         credits=sum(j.credits for j in jobs), min_credits=credits_for(chars, recipe.billing_unit),
         voice=voice, rule=a.rule, skipped=False, jobs=jobs,
+        title_credits=sum(j.credits for j in jobs) - merged if separate else 0,
     )
 
 
@@ -258,6 +264,7 @@ def plan_to_dict(plan: Plan, cached: set[str] | None = None) -> dict[str, object
     totals: dict[str, object] = {
         "chars": sum(c.chars for c in active), "segments": sum(len(c.jobs) for c in active),
         "credits": plan.credits, "min_credits": sum(c.min_credits for c in active),
+        "title_credits": sum(c.title_credits for c in active),
     }
     totals["efficiency"] = round(totals["min_credits"] / plan.credits, 4) if plan.credits else 1.0  # type: ignore[operator]
     if cached is not None:

@@ -21,7 +21,7 @@ from pipeline.yamlsrc import LineDict, Where, at, get_bool, get_float, get_int, 
 
 TOP_KEYS = (
     "book", "title", "author", "language", "voice", "emotion", "speed", "allow_any_speed",
-    "max_chars", "billing_unit", "cuts", "include_matter", "speak_titles", "strip_quotes",
+    "max_chars", "billing_unit", "cuts", "titles", "include_matter", "speak_titles", "strip_quotes",
     "voices", "markdown", "chapters", "lexicon", "pauses", "output", "synthesis",
 )
 
@@ -49,6 +49,7 @@ class Recipe:
     max_chars: int = 500
     billing_unit: int = 100
     cuts: Literal["clause", "word"] = "clause"
+    titles: Literal["separate", "merged"] = "separate"  # a heading is its own request (its pause is heard)
     speak_titles: bool = True
     voices: Path | None = None
     ingest: IngestOptions = field(default_factory=IngestOptions)
@@ -167,6 +168,8 @@ def _parse_text_keys(top: LineDict, where: Where, fields: dict[str, Any]) -> Non
         fields["max_chars"] = get_int(top["max_chars"], at(top, "max_chars", where), lo=unit, hi=100_000)
     if "cuts" in top:
         fields["cuts"] = get_str(top["cuts"], at(top, "cuts", where), ("clause", "word"))
+    if "titles" in top:
+        fields["titles"] = get_str(top["titles"], at(top, "titles", where), ("separate", "merged"))
     for key in ("include_matter", "speak_titles"):
         if key in top:
             fields[key] = get_bool(top[key], at(top, key, where))

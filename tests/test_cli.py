@@ -135,7 +135,8 @@ def test_plan_json_on_corpus(name: str, capsys: pytest.CaptureFixture[str]) -> N
     data = json.loads(out)
     totals = data["totals"]
     assert totals["segments"] > 0 and totals["chars"] > 10_000
-    assert totals["credits"] <= 1.03 * totals["min_credits"]
+    assert 0 <= totals["title_credits"] <= sum(c["segments"] for c in data["chapters"])
+    assert totals["credits"] - totals["title_credits"] <= 1.03 * totals["min_credits"]  # headings packed
 
 
 def test_plan_prints_what_the_ingest_and_the_cover_check_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

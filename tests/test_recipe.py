@@ -45,6 +45,7 @@ def test_missing_recipe_file() -> None:
 def test_bare_book_path_gives_defaults() -> None:
     recipe = load_recipe(REPO / "samples" / "the-cartographers-daughter.md")
     assert recipe.max_chars == 500 and recipe.cuts == "clause" and recipe.source is None
+    assert recipe.titles == "separate"
     assert recipe.audio.formats == ("mp3", "m4b")
 
 
@@ -62,6 +63,7 @@ emotion: calm
 speed: 1
 max_chars: 1000
 cuts: word
+titles: merged
 strip_quotes: true
 lexicon:
   Cartographer: Kartographer
@@ -79,7 +81,7 @@ synthesis: {{max_open: 4, rate_limit: 5, confirm_above: 10, max_credits: 900, ma
     )
     r = load_recipe(path)
     assert r.title == "Override" and r.authors == ("A. Writer", "B. Writer")
-    assert r.emotion == 8 and r.max_chars == 1000 and r.cuts == "word"
+    assert r.emotion == 8 and r.max_chars == 1000 and r.cuts == "word" and r.titles == "merged"
     assert r.normalize.strip_quotes and r.normalize.lexicon[0].pattern == "Cartographer"
     assert [c.label for c in r.chapters][0].startswith("rule 1 (line")
     assert r.chapters[1].index_range == (2, 3) and r.chapters[1].speed == 0.5

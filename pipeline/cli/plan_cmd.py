@@ -119,6 +119,9 @@ def _print_table(result: Plan, data: dict) -> None:
         f"{t.get('cached_segments', 0):,} segments cached, "
         f"{t.get('credits_to_spend', t['credits']):,} credits to spend."
     )
+    if t.get("title_credits"):
+        console.print(f"Headings as their own requests (titles: separate, so their pause is heard) add "
+                      f"{t['title_credits']:,} credits; `titles: merged` packs them with the text.")
     changed = {k: v for k, v in data["removed_chars"].items() if v}
     if changed:
         parts = [f"{k} {'removed' if v > 0 else 'added'} {abs(v):,}" for k, v in changed.items()]

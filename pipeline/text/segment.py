@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Literal
 
 from pipeline.models import Boundary, Segment, Sentence, joiner_for
@@ -62,8 +63,44 @@ def segment_chapter(
     cuts: Literal["clause", "word"] = "clause",
     *,
     reusable: Collection[str] = frozenset(),
+    separate: Collection[Boundary] = frozenset(),
 ) -> tuple[Segment, ...]:
-    """The chapter's segments at the fewest credits (then fewest weak cuts, segments).
+    """The chapter's segments at the fewest credits, with a cut forced after every
+    sentence whose boundary is in `separate` (a heading: its own request, so the pause
+    after it is real); the optimum is then taken within each run between forced cuts.
+    """
+    runs = _runs(sentences, separate)
+    if len(runs) <= 1:
+        return _segment_run(sentences, chapter, language, max_chars, billing_unit, cuts, reusable)
+    out: list[Segment] = []
+    for run in runs:
+        segs = _segment_run(run, chapter, language, max_chars, billing_unit, cuts, reusable)
+        base, last = len(out), len(segs) - 1
+        out.extend(replace(seg, index=base + k, boundary_after=run[-1].boundary_after if k == last
+                           else seg.boundary_after) for k, seg in enumerate(segs))
+    result = tuple(out)
+    _check(result, joiner_for(language).join(s.text for s in sentences), language, max_chars)
+    return result
+
+
+def _runs(sentences: Sequence[Sentence], separate: Collection[Boundary]) -> list[Sequence[Sentence]]:
+    """The sentences split after each one whose boundary is in `separate`."""
+    runs: list[Sequence[Sentence]] = []
+    start = 0
+    for i, s in enumerate(sentences):
+        if s.boundary_after in separate and i < len(sentences) - 1:
+            runs.append(sentences[start : i + 1])
+            start = i + 1
+    if start < len(sentences):
+        runs.append(sentences[start:])
+    return runs
+
+
+def _segment_run(
+    sentences: Sequence[Sentence], chapter: int, language: str, max_chars: int, billing_unit: int,
+    cuts: Literal["clause", "word"], reusable: Collection[str],
+) -> tuple[Segment, ...]:
+    """The run's segments at the fewest credits (then fewest weak cuts, segments).
 
     A segment whose exact text is in `reusable` (clips already synthesized with the
     same voice) costs 0 credits: the objective is then (new credits, weak cuts,

@@ -430,3 +430,40 @@ def test_invariants_with_random_reusable(language: str) -> None:
         assert paid_credits(segs, reusable, unit) <= paid_credits(plain, reusable, unit)
 
     run()
+
+
+TITLES = frozenset({Boundary.TITLE})
+
+
+def test_a_heading_ends_its_request_when_titles_are_separate() -> None:
+    """`titles: separate`: a cut after every heading, so the title pause falls between requests."""
+    sentences = [Sentence("Chapter One.", Boundary.TITLE), Sentence("a" * 40, S), Sentence("Part Two.", Boundary.TITLE),
+                 Sentence("b" * 30, Boundary.CHAPTER)]
+    merged = segment_chapter(sentences, 7, "en")
+    assert len(merged) == 1  # 95 characters: one credit when packed
+    segs = segment_chapter(sentences, 7, "en", separate=TITLES)
+    assert [s.text for s in segs] == ["Chapter One.", "a" * 40 + " Part Two.", "b" * 30]
+    assert [s.boundary_after for s in segs] == [Boundary.TITLE, Boundary.TITLE, Boundary.CHAPTER]
+    assert [s.index for s in segs] == [0, 1, 2]
+    check_invariants(segs, sentences, "en", 500)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_chapters(), st.integers(8, 30), st.integers(3, 12))
+def test_separate_titles_cut_after_every_heading_and_lose_nothing(sentences: list[Sentence], max_chars: int,
+                                                                     unit: int) -> None:
+    segs = segment_chapter(sentences, 7, "en", max_chars, unit, separate=TITLES)
+    check_invariants(segs, sentences, "en", max_chars)
+    heading_ends, pos = set(), 0
+    for s in sentences:
+        pos += len(s.text)
+        if s.boundary_after == Boundary.TITLE:
+            heading_ends.add(pos)
+        pos += 1
+    cut_ends, pos = set(), 0
+    for seg in segs:
+        pos += len(seg.text)
+        if seg.boundary_after == Boundary.TITLE:
+            cut_ends.add(pos)
+        pos += 0 if seg.boundary_after == Boundary.CHAR else 1
+    assert heading_ends <= cut_ends  # a request ends at every heading's end
