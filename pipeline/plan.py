@@ -82,6 +82,8 @@ def make_plan(recipe: Recipe, backend: str, voices: VoicePicker, book: Book | No
     removed: Counter[str] = Counter()
     book_language = recipe.language or vendor_language(book.meta.language) or _guess_language(book)
     assigned = [_assign(recipe, voices, _normalized(recipe, ch, removed), book_language) for ch in book.chapters]
+    if recipe.heading_chapters == "fold":
+        assigned = _fold_headings(assigned)
     splitters = _train_splitters(assigned)
     chapters = tuple(_plan_chapter(recipe, backend, a, splitters, reusable) for a in assigned)
     warnings = list(recipe.warnings) + list(book.warnings) + _cover_warnings(book) + _rule_warnings(recipe, book)
@@ -161,6 +163,39 @@ def _normalized(recipe: Recipe, chapter: Chapter, removed: Counter[str]) -> Chap
             blocks[i] = replace(block, text=ended)
             removed["title_stops"] -= 1
     return replace(normalized, blocks=tuple(blocks))
+
+
+def _fold_headings(assigned: list[_Assigned]) -> list[_Assigned]:
+    """A chapter that is only a heading ("Book I", "Part I: 1805") is read at the start of
+    the next one, in the same voice, instead of being a track of two seconds; it stays in
+    the plan as skipped, saying where it went. Chains fold together ("Book I", "Part I")."""
+    out = list(assigned)
+    pending: list[int] = []  # heading-only chapters waiting for the chapter they open
+    for i, a in enumerate(out):
+        if a.skip_reason:
+            pending = []
+            continue
+        if pending and out[pending[0]].voice != a.voice:
+            pending = []
+        if all(b.kind == "heading" for b in a.chapter.blocks):
+            pending.append(i)
+            continue
+        if pending:
+            heads = [out[k].chapter for k in pending]
+            blocks = tuple(b for h in heads for b in h.blocks) + a.chapter.blocks
+            out[i] = replace(a, chapter=replace(a.chapter, blocks=blocks, title=_folded_title(heads, a.chapter)))
+            for k in pending:
+                out[k] = replace(out[k], skip_reason=f"heading only: read at the start of chapter {a.chapter.index}")
+            pending = []
+    return out
+
+
+def _folded_title(heads: list[Chapter], chapter: Chapter) -> str:
+    """Titles joined as the TOC joins them: "Book I, Part I: 1805 — Chapter I" (kept when
+    the chapter's own title already names its parts)."""
+    own = chapter.title
+    chain = [h.title for h in heads if h.title and h.title not in own]
+    return ", ".join(chain) + " — " + own if chain else own
 
 
 def _guess_language(book: Book) -> str:

@@ -21,7 +21,7 @@ from pipeline.yamlsrc import LineDict, Where, at, get_bool, get_float, get_int, 
 
 TOP_KEYS = (
     "book", "title", "author", "language", "voice", "emotion", "speed", "allow_any_speed",
-    "max_chars", "billing_unit", "cuts", "titles", "include_matter", "speak_titles", "strip_quotes",
+    "max_chars", "billing_unit", "cuts", "titles", "heading_chapters", "include_matter", "speak_titles", "strip_quotes",
     "voices", "markdown", "chapters", "lexicon", "pauses", "output", "synthesis",
 )
 
@@ -50,6 +50,7 @@ class Recipe:
     billing_unit: int = 100
     cuts: Literal["clause", "word"] = "clause"
     titles: Literal["separate", "merged"] = "separate"  # a heading is its own request (its pause is heard)
+    heading_chapters: Literal["fold", "keep"] = "fold"  # a chapter that is only a heading opens the next
     speak_titles: bool = True
     voices: Path | None = None
     ingest: IngestOptions = field(default_factory=IngestOptions)
@@ -170,6 +171,9 @@ def _parse_text_keys(top: LineDict, where: Where, fields: dict[str, Any]) -> Non
         fields["cuts"] = get_str(top["cuts"], at(top, "cuts", where), ("clause", "word"))
     if "titles" in top:
         fields["titles"] = get_str(top["titles"], at(top, "titles", where), ("separate", "merged"))
+    if "heading_chapters" in top:
+        fields["heading_chapters"] = get_str(top["heading_chapters"], at(top, "heading_chapters", where),
+                                             ("fold", "keep"))
     for key in ("include_matter", "speak_titles"):
         if key in top:
             fields[key] = get_bool(top[key], at(top, key, where))

@@ -84,11 +84,13 @@ def segment_chapter(
 
 
 def _runs(sentences: Sequence[Sentence], separate: Collection[Boundary]) -> list[Sequence[Sentence]]:
-    """The sentences split after each one whose boundary is in `separate`."""
+    """The sentences split after each one whose boundary is in `separate`, unless the next
+    one ends the same way (headings in a row, "Book I. Part I: 1805. Chapter I.", are one
+    request: the pause after the last is the one a listener waits for)."""
     runs: list[Sequence[Sentence]] = []
     start = 0
     for i, s in enumerate(sentences):
-        if s.boundary_after in separate and i < len(sentences) - 1:
+        if s.boundary_after in separate and i < len(sentences) - 1 and sentences[i + 1].boundary_after not in separate:
             runs.append(sentences[start : i + 1])
             start = i + 1
     if start < len(sentences):

@@ -455,10 +455,10 @@ def test_separate_titles_cut_after_every_heading_and_lose_nothing(sentences: lis
     segs = segment_chapter(sentences, 7, "en", max_chars, unit, separate=TITLES)
     check_invariants(segs, sentences, "en", max_chars)
     heading_ends, pos = set(), 0
-    for s in sentences:
+    for s, after in zip(sentences, [*sentences[1:], None]):
         pos += len(s.text)
-        if s.boundary_after == Boundary.TITLE:
-            heading_ends.add(pos)
+        if s.boundary_after == Boundary.TITLE and (after is None or after.boundary_after != Boundary.TITLE):
+            heading_ends.add(pos)  # headings in a row end one request together
         pos += 1
     cut_ends, pos = set(), 0
     for seg in segs:
@@ -467,3 +467,10 @@ def test_separate_titles_cut_after_every_heading_and_lose_nothing(sentences: lis
             cut_ends.add(pos)
         pos += 0 if seg.boundary_after == Boundary.CHAR else 1
     assert heading_ends <= cut_ends  # a request ends at every heading's end
+
+
+def test_headings_in_a_row_are_one_request() -> None:
+    sentences = [Sentence("Book I.", Boundary.TITLE), Sentence("Part I: 1805.", Boundary.TITLE),
+                 Sentence("Chapter I.", Boundary.TITLE), Sentence("c" * 60, Boundary.CHAPTER)]
+    segs = segment_chapter(sentences, 7, "en", separate=TITLES)
+    assert [s.text for s in segs] == ["Book I. Part I: 1805. Chapter I.", "c" * 60]
