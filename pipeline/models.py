@@ -208,6 +208,8 @@ class Plan:
     cover: Cover | None = None
     removed_chars: dict[str, int] = field(default_factory=dict)  # per normalize rule
     warnings: tuple[str, ...] = ()
+    note_markers: int = 0  # plain note references ([1], ¹) not read (pipeline.text.notes)
+    note_paragraphs: int = 0  # note paragraphs not read
 
     @property
     def active(self) -> tuple[ChapterPlan, ...]:

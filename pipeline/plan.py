@@ -31,6 +31,7 @@ from pipeline.models import (
 from pipeline.recipe import Recipe
 from pipeline.text.language import detect_language, vendor_language
 from pipeline.text.normalize import end_heading, normalize_chapter, normalize_text
+from pipeline.text.notes import strip_notes
 from pipeline.text.segment import credits_for, segment_chapter
 from pipeline.text.sentences import (
     SentenceSplitter,
@@ -81,7 +82,10 @@ def make_plan(recipe: Recipe, backend: str, voices: VoicePicker, book: Book | No
     book = book or load_book(recipe.book, recipe.ingest)
     removed: Counter[str] = Counter()
     book_language = recipe.language or vendor_language(book.meta.language) or _guess_language(book)
-    assigned = [_assign(recipe, voices, _normalized(recipe, ch, removed), book_language) for ch in book.chapters]
+    chapters_read, notes = strip_notes(book.chapters, keep_notes=recipe.ingest.include_matter)
+    if notes.chars:
+        removed["note_markers"] += notes.chars
+    assigned = [_assign(recipe, voices, _normalized(recipe, ch, removed), book_language) for ch in chapters_read]
     if recipe.heading_chapters == "fold":
         assigned = _fold_headings(assigned)
     splitters = _train_splitters(assigned)
@@ -98,6 +102,8 @@ def make_plan(recipe: Recipe, backend: str, voices: VoicePicker, book: Book | No
         cover=book.cover,
         removed_chars=dict(removed),
         warnings=tuple(warnings),
+        note_markers=notes.markers,
+        note_paragraphs=notes.notes,
     )
 
 
@@ -311,6 +317,7 @@ def plan_to_dict(plan: Plan, cached: set[str] | None = None) -> dict[str, object
         "chapters": chapters,
         "totals": totals,
         "removed_chars": dict(sorted(plan.removed_chars.items())),
+        "notes": {"markers": plan.note_markers, "paragraphs": plan.note_paragraphs},
     }
 
 

@@ -122,6 +122,10 @@ def _print_table(result: Plan, data: dict) -> None:
     if t.get("title_credits"):
         console.print(f"Headings as their own requests (titles: separate, so their pause is heard) add "
                       f"{t['title_credits']:,} credits; `titles: merged` packs them with the text.")
+    notes = data["notes"]
+    if notes["markers"] or notes["paragraphs"]:
+        console.print(f"Notes: {notes['markers']:,} note markers ([1], ¹) and {notes['paragraphs']:,} note paragraphs "
+                      "are not read (include_matter: true reads the notes).")
     changed = {k: v for k, v in data["removed_chars"].items() if v}
     if changed:
         parts = [f"{k} {'removed' if v > 0 else 'added'} {abs(v):,}" for k, v in changed.items()]
