@@ -214,3 +214,31 @@ def test_second_build_on_same_output_is_refused(tmp_path: Path, capsys: pytest.C
         holder.close()
     assert code == 2 and "another audiobook process" in text and "Traceback" not in text
     assert not list((tmp_path / "out").glob("*.mp3"))
+
+
+def _silences(path: Path) -> list[float]:
+    """Gaps longer than 0.2 s below -45 dB, measured by ffmpeg's silencedetect."""
+    import subprocess
+
+    from pipeline.audio.ffmpeg import ffmpeg_exe
+
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-af",
+                           "silencedetect=n=-45dB:d=0.2", "-f", "null", "-"], capture_output=True, check=True)
+    return [float(x) for x in re.findall(r"silence_duration: ([0-9.]+)", proc.stderr.decode())]
+
+
+def test_the_title_pause_is_heard(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """titles: separate puts pauses.title between the heading's clip and the text's."""
+    monkeypatch.delenv("AUDIOCLEANER_API_KEY", raising=False)
+    book = tmp_path / "book.md"
+    book.write_text("# The First Part\n\nThe text of the first part begins here, and it goes on a while.\n\n"
+                    "# The Second Part\n\nAnother part, with its own short text to read aloud.\n", encoding="utf-8")
+    recipe = write_recipe(tmp_path, book, pauses={"title": 2000, "head": 300, "tail": 500})
+    code, text = build(capsys, str(recipe))
+    assert code == 0, text
+    mp3s = sorted((tmp_path / "out").glob("*.mp3"))
+    assert len(mp3s) == 2
+    for mp3 in mp3s:
+        long = [s for s in _silences(mp3) if s > 1.0]
+        assert len(long) == 1 and abs(long[0] - 2.0) <= 0.1, (mp3.name, _silences(mp3))

@@ -102,7 +102,7 @@ def _summary(result: BuildResult, quiet: bool) -> None:
     cost = "offline voice, no credits" if plan.backend == "local" else spend_line(synth)
     clips = f"{synth.done} clips ({synth.cached} from cache)"
     click.echo(f"Done: {len(plan.active)} chapters, {clips}, {cost}.")
-    if synth.api_requests:
+    if plan.backend != "local" and synth.api_requests:
         click.echo(f"Requests: {synth.refusal_line()}.")
     for path in result.outputs:
         if not quiet:
