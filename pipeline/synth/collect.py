@@ -85,7 +85,7 @@ class Collector:
                 delay = step
                 continue
             if not again:
-                r.estimator.observe(chars, max(lo, r.occupancy.running_age(job.key)), elapsed)
+                r.estimator.observe(chars, max(lo, r.occupancy.running_age(job.key)), elapsed, r.stats.polls[job.key])
                 r.pacer.retarget_polls()
             return ("success", answer.output_url) if answer.state == "success" else ("failed", "")
 

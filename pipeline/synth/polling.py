@@ -35,6 +35,8 @@ class Observation:
     chars: int
     lo: float  # elapsed seconds at the last "waiting" poll (0 if none)
     hi: float  # elapsed seconds at the "success"/"failed" poll
+    polls: int = 0  # queries the task took (0: not counted)
+    planned: float = 0.0  # polls per task the schedule in force expected
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,22 @@ class PollEstimator:
         self._since_fit = 0
         self._fit: tuple[bool, Schedule] | None = None  # (per_char, schedule)
 
-    def observe(self, chars: int, lo: float, hi: float) -> None:
+    def observe(self, chars: int, lo: float, hi: float, polls: int = 0) -> None:
         if hi > 0:
-            self._obs.append(Observation(chars, max(0.0, lo), hi))
+            planned = self._fit[1].polls if self._fit is not None and self.learn else 0.0
+            self._obs.append(Observation(chars, max(0.0, lo), hi, polls, planned))
             self._since_fit += 1
+
+    def _poll_bias(self) -> float:
+        """Realized over planned polls per task, recently: the model plans on point estimates of
+        durations (inside their intervals), so its poll counts are off; the target is corrected
+        by what the schedules actually took."""
+        seen = [o for o in self._obs if o.polls and o.planned]
+        if len(seen) < MIN_SAMPLES:
+            return 1.0
+        realized = sum(o.polls for o in seen) / len(seen)
+        planned = sum(o.planned for o in seen) / len(seen)
+        return min(2.0, max(0.5, realized / planned))
 
     def set_target(self, polls: float) -> None:
         """Polls per task the budget can afford (clamped to 1..MAX_TARGET_POLLS); refit on a real change.
@@ -125,7 +139,8 @@ class PollEstimator:
             absolute = [self._duration(o) for o in self._obs]
             scaled = [d / (o.chars + OVERHEAD_CHARS) for d, o in zip(absolute, self._obs)]
             per_char = _cv(scaled) < _cv(absolute)
-            self._fit = (per_char, plan_schedule(scaled if per_char else absolute, self.target_polls))
+            target = max(1.0, self.target_polls / self._poll_bias())
+            self._fit = (per_char, plan_schedule(scaled if per_char else absolute, target))
             self._since_fit = 0
         return self._fit
 
