@@ -38,7 +38,8 @@ def _audio_and_check(report: dict[str, object]) -> tuple[float | None, str | Non
 
 
 def book_status(book: BookPlan) -> BookRow:
-    """One book's row; a book never built is `not started`."""
+    """One book's row. `not started`: nothing was bought for it yet, though texts it shares
+    with earlier books may already be in the shared cache (segments_done counts them)."""
     workspace = book.workspace
     keys = list(dict.fromkeys(j.key for j in book.plan.jobs))
     done = failed = spent = 0
@@ -53,7 +54,8 @@ def book_status(book: BookPlan) -> BookRow:
     report = _report(workspace.report_path)
     seconds, check = _audio_and_check(report)
     stopped = report.get("stopped")
-    if done == 0 and spent == 0:
+    bought = done > 0 if book.plan.backend == "local" else spent > 0
+    if not bought and done < len(keys):  # at most clips another book had bought (shared cache)
         status = NOT_STARTED
     elif failed:
         status = FAILED
