@@ -59,6 +59,8 @@ class Block:
     kind: BlockKind
     text: str
     lang: str | None = None  # xml:lang of the block when it differs from the book's
+    speaker: str | None = None  # the persona whose line this is (EPUB drama markup); None: the narrator
+    role: Literal["text", "name"] = "text"  # "name": a speech's persona label ("Bernardo"), read or skipped
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ class Job:
     voice: Voice
     key: str
     credits: int
+    speaker: str | None = None  # the cast member speaking (None: narration)
 
     @property
     def request(self) -> TTSRequest:
@@ -196,6 +199,7 @@ class ChapterPlan:
     skip_reason: str = ""
     jobs: tuple[Job, ...] = ()
     title_credits: int = 0  # what `titles: separate` adds over packing headings with the text
+    voice_credits: int = 0  # what cast and language voices add over one voice for the chapter
 
 
 @dataclass(frozen=True)

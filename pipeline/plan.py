@@ -11,7 +11,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Protocol
 
 from pipeline.errors import RecipeError
@@ -24,6 +23,8 @@ from pipeline.models import (
     ChapterPlan,
     Job,
     Plan,
+    Segment,
+    Sentence,
     TTSRequest,
     Voice,
     content_key,
@@ -39,6 +40,7 @@ from pipeline.text.sentences import (
     chapter_text,
     is_cjk_text,
 )
+from pipeline.voicing import DefaultVoice, VoicedRun, prepare_names, voice_runs
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ def make_plan(recipe: Recipe, backend: str, voices: VoicePicker, book: Book | No
     if recipe.heading_chapters == "fold":
         assigned = _fold_headings(assigned)
     splitters = _train_splitters(assigned)
-    chapters = tuple(_plan_chapter(recipe, backend, a, splitters, reusable) for a in assigned)
+    chapters = tuple(_plan_chapter(recipe, backend, a, splitters, reusable, voices.default_voice) for a in assigned)
     warnings = list(recipe.warnings) + list(book.warnings) + _cover_warnings(book) + _rule_warnings(recipe, book)
     warnings += _long_run_warnings(recipe, assigned) + _voice_warnings(voices, chapters)
     title = recipe.title or normalize_text(book.meta.title, recipe.normalize, Counter()) or recipe.book.stem
@@ -149,10 +151,10 @@ def _voice_warnings(voices: VoicePicker, chapters: tuple[ChapterPlan, ...]) -> l
     warnings: list[str] = []
     seen: set[Voice] = set()
     for c in chapters:
-        if c.skipped or c.voice in seen:
-            continue
-        seen.add(c.voice)
-        warnings += voices.check(c.voice)
+        for v in (c.voice, *(j.voice for j in c.jobs)):
+            if not c.skipped and v not in seen:
+                seen.add(v)
+                warnings += voices.check(v)
     return warnings
 
 
@@ -160,6 +162,7 @@ def _normalized(recipe: Recipe, chapter: Chapter, removed: Counter[str]) -> Chap
     """Normalize, then make headings end like sentences so a voice pauses after them."""
     normalized, counts = normalize_chapter(chapter, recipe.normalize)
     removed.update(counts)
+    normalized = prepare_names(recipe, normalized, removed)
     blocks = list(normalized.blocks)
     if not recipe.speak_titles:
         while blocks and blocks[0].kind == "heading":
@@ -255,6 +258,7 @@ def _train_splitters(assigned: list[_Assigned]) -> dict[str, SentenceSplitter]:
 
 def _plan_chapter(
     recipe: Recipe, backend: str, a: _Assigned, splitters: dict[str, SentenceSplitter], reusable: Reusable | None,
+    default_voice: DefaultVoice,
 ) -> ChapterPlan:
     voice = a.voice
     assert voice is not None
@@ -262,27 +266,52 @@ def _plan_chapter(
     if a.skip_reason:
         text = chapter_text(a.chapter, voice.language) if a.chapter.blocks else ""
         return ChapterPlan(a.chapter.index, title, len(text), 0, 0, voice, a.rule, True, a.skip_reason)
-    sentences = chapter_sentences(a.chapter, splitters[voice.language], voice.language)
-    segment = partial(
-        segment_chapter, sentences, a.chapter.index, voice.language,
-        max_chars=recipe.max_chars, billing_unit=recipe.billing_unit, cuts=recipe.cuts,
-        reusable=reusable(voice) if reusable is not None else frozenset(),
-    )
-    separate = recipe.titles == "separate"
-    segments = segment(separate=frozenset({Boundary.TITLE}) if separate else frozenset())
-    merged = sum(credits_for(len(s.text), recipe.billing_unit) for s in segment()) if separate else 0
-    jobs = tuple(
-        Job(seg, voice, content_key(TTSRequest(seg.text, voice), backend),
-            credits_for(len(seg.text), recipe.billing_unit))
-        for seg in segments
-    )
+    splitter = splitters[voice.language]
+    runs = voice_runs(recipe, default_voice, a.chapter, voice)
+    separate = frozenset({Boundary.TITLE}) if recipe.titles == "separate" else frozenset()
+    jobs: list[Job] = []
+    sentences: tuple[Sentence, ...] = ()
+    for k, run in enumerate(runs):
+        sentences = chapter_sentences(replace(a.chapter, blocks=run.blocks), splitter, voice.language)
+        segments = _segment(recipe, a.chapter.index, voice.language, sentences, run.voice, reusable, separate)
+        if k < len(runs) - 1:  # the run's end is a title, a scene break or a paragraph, not the chapter's
+            segments = segments[:-1] + (replace(segments[-1], boundary_after=_run_end(run)),)
+        jobs += [Job(replace(seg, index=len(jobs) + i), run.voice,
+                     content_key(TTSRequest(seg.text, run.voice), backend),
+                     credits_for(len(seg.text), recipe.billing_unit), run.speaker)
+                 for i, seg in enumerate(segments)]
+    credits = sum(j.credits for j in jobs)
+    whole = sentences if len(runs) == 1 else chapter_sentences(a.chapter, splitter, voice.language)
+    one_voice = _credits(recipe, a.chapter.index, voice, whole, separate) if len(runs) > 1 else credits
+    merged = _credits(recipe, a.chapter.index, voice, whole, frozenset()) if separate else one_voice
     chars = len(chapter_text(a.chapter, voice.language))
     return ChapterPlan(
-        index=a.chapter.index, title=title, chars=chars,
-        credits=sum(j.credits for j in jobs), min_credits=credits_for(chars, recipe.billing_unit),
-        voice=voice, rule=a.rule, skipped=False, jobs=jobs,
-        title_credits=sum(j.credits for j in jobs) - merged if separate else 0,
+        index=a.chapter.index, title=title, chars=chars, credits=credits,
+        min_credits=credits_for(chars, recipe.billing_unit), voice=voice, rule=a.rule, skipped=False,
+        jobs=tuple(jobs), title_credits=one_voice - merged, voice_credits=credits - one_voice,
     )
+
+
+def _segment(recipe: Recipe, chapter: int, language: str, sentences: tuple[Sentence, ...], voice: Voice,
+             reusable: Reusable | None, separate: frozenset[Boundary]) -> tuple[Segment, ...]:
+    return segment_chapter(
+        sentences, chapter, language, max_chars=recipe.max_chars, billing_unit=recipe.billing_unit,
+        cuts=recipe.cuts, reusable=reusable(voice) if reusable is not None else frozenset(), separate=separate,
+    )
+
+
+def _credits(recipe: Recipe, chapter: int, voice: Voice, sentences: tuple[Sentence, ...],
+             separate: frozenset[Boundary]) -> int:
+    """What the chapter would cost read in one voice (the baseline of title/voice costs)."""
+    segs = segment_chapter(sentences, chapter, voice.language, max_chars=recipe.max_chars,
+                           billing_unit=recipe.billing_unit, cuts=recipe.cuts, separate=separate)
+    return sum(credits_for(len(s.text), recipe.billing_unit) for s in segs)
+
+
+def _run_end(run: VoicedRun) -> Boundary:
+    """The cut after a run that does not end the chapter: what ends its last block."""
+    kind = run.blocks[-1].kind
+    return Boundary.TITLE if kind == "heading" else Boundary.SCENE if kind == "scene_break" else Boundary.PARAGRAPH
 
 
 def plan_to_dict(plan: Plan, cached: set[str] | None = None) -> dict[str, object]:
@@ -293,7 +322,7 @@ def plan_to_dict(plan: Plan, cached: set[str] | None = None) -> dict[str, object
             "index": c.index, "title": c.title, "chars": c.chars, "segments": len(c.jobs),
             "credits": c.credits, "min_credits": c.min_credits, "voice_id": c.voice.voice_id,
             "emotion": c.voice.emotion, "speed": _num(c.voice.speed), "language": c.voice.language,
-            "skipped": c.skipped, "rule": c.rule,
+            "skipped": c.skipped, "rule": c.rule, "voice_credits": c.voice_credits,
         }
         if c.skipped:
             row["skip_reason"] = c.skip_reason
@@ -306,6 +335,7 @@ def plan_to_dict(plan: Plan, cached: set[str] | None = None) -> dict[str, object
         "chars": sum(c.chars for c in active), "segments": sum(len(c.jobs) for c in active),
         "credits": plan.credits, "min_credits": sum(c.min_credits for c in active),
         "title_credits": sum(c.title_credits for c in active),
+        "voice_credits": sum(c.voice_credits for c in active),
     }
     totals["efficiency"] = round(totals["min_credits"] / plan.credits, 4) if plan.credits else 1.0  # type: ignore[operator]
     if cached is not None:

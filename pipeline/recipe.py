@@ -16,13 +16,15 @@ from pipeline.ingest import EPUB_SUFFIXES, MARKDOWN_SUFFIXES, IngestOptions, che
 from pipeline.models import AudioSettings, EngineSettings, Pauses
 from pipeline.recipe_rules import ChapterRule, parse_rules
 from pipeline.recipe_values import parse_emotion, parse_language, parse_speed
+from pipeline.recipe_voices import CastMember, LanguageVoice, parse_cast, parse_languages, parse_speaker_names
 from pipeline.text.normalize import LexiconEntry, NormalizeOptions
 from pipeline.yamlsrc import LineDict, Where, at, get_bool, get_float, get_int, get_list, get_str, load_yaml, mapping
 
 TOP_KEYS = (
     "book", "title", "author", "language", "voice", "emotion", "speed", "allow_any_speed",
     "max_chars", "billing_unit", "cuts", "titles", "heading_chapters", "include_matter", "speak_titles", "strip_quotes",
-    "voices", "markdown", "chapters", "lexicon", "pauses", "output", "synthesis",
+    "voices", "cast", "speaker_names", "languages", "min_passage", "markdown", "chapters", "lexicon", "pauses",
+    "output", "synthesis",
 )
 
 
@@ -53,6 +55,10 @@ class Recipe:
     heading_chapters: Literal["fold", "keep"] = "fold"  # a chapter that is only a heading opens the next
     speak_titles: bool = True
     voices: Path | None = None
+    cast: tuple[CastMember, ...] = ()  # a voice per speaker (EPUB drama markup)
+    speaker_names: Literal["read", "skip"] | None = None  # None: skip with a cast, read without
+    languages: tuple[LanguageVoice, ...] = ()  # a voice per language passage
+    min_passage: int = 40  # a language passage shorter than this stays in the surrounding voice
     ingest: IngestOptions = field(default_factory=IngestOptions)
     normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
     chapters: tuple[ChapterRule, ...] = ()
@@ -111,6 +117,7 @@ def parse_recipe(top: LineDict, where: Where) -> Recipe:
     _parse_text_keys(top, where, fields)
     if "voices" in top:
         fields["voices"] = _existing_file(top["voices"], at(top, "voices", where), base)
+    _parse_cast_keys(top, where, fields)
     if "markdown" in top:
         fields["ingest"] = _parse_markdown(top, where, fields.get("include_matter", False))
     elif "include_matter" in fields:
@@ -129,6 +136,18 @@ def parse_recipe(top: LineDict, where: Where) -> Recipe:
         fields["synthesis"] = _parse_synthesis(top["synthesis"], at(top, "synthesis", where), base)
     fields["warnings"] = tuple(where.warnings)
     return Recipe(**fields)
+
+
+def _parse_cast_keys(top: LineDict, where: Where, fields: dict[str, Any]) -> None:
+    any_speed = fields["allow_any_speed"]
+    if "cast" in top:
+        fields["cast"] = parse_cast(top["cast"], at(top, "cast", where), any_speed)
+    if "speaker_names" in top:
+        fields["speaker_names"] = parse_speaker_names(top["speaker_names"], at(top, "speaker_names", where))
+    if "languages" in top:
+        fields["languages"] = parse_languages(top["languages"], at(top, "languages", where), any_speed)
+    if "min_passage" in top:
+        fields["min_passage"] = get_int(top["min_passage"], at(top, "min_passage", where), lo=0, hi=100_000)
 
 
 def _existing_file(value: Any, where: Where, base: Path) -> Path:

@@ -17,6 +17,7 @@ from pipeline.models import EMOTIONS, Plan
 
 if TYPE_CHECKING:
     from pipeline.catalogue import BatchInputs
+    from pipeline.recipe import Recipe
 
 EMOTION_NAMES = {v: k for k, v in EMOTIONS.items()}
 
@@ -25,13 +26,16 @@ EMOTION_NAMES = {v: k for k, v in EMOTIONS.items()}
 @inputs_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (shape in README).")
 @click.option("--segments", is_flag=True, help="Print every segment as a JSON line instead of the table.")
+@click.option("--cast", "show_cast", is_flag=True,
+              help="List the speakers the book marks, with their lines and characters, to fill in `cast:`.")
 @click.option("--max-chars", type=click.IntRange(1, 100_000), help="Override the recipe's longest segment.")
 @click.option("--cuts", type=click.Choice(["clause", "word"]), help="Override where segments may be cut.")
 @click.option("-o", "--output", type=click.Path(file_okay=False),
               help="The build's output directory (for cached clips).")
 @backend_options
-def plan(paths: tuple[str, ...], as_json: bool, segments: bool, max_chars: int | None, cuts: str | None,
-         output: str | None, backend: str | None, api_url: str | None, api_key_file: str | None) -> None:
+def plan(paths: tuple[str, ...], as_json: bool, segments: bool, show_cast: bool, max_chars: int | None,
+         cuts: str | None, output: str | None, backend: str | None, api_url: str | None,
+         api_key_file: str | None) -> None:
     """Show what building RECIPE_OR_BOOK... will cost, without any network.
 
     Credits are exact: ceil(characters / 100) per request, summed over the segments.
@@ -53,6 +57,9 @@ def plan(paths: tuple[str, ...], as_json: bool, segments: bool, max_chars: int |
         _batch_plan(inputs, choice.name, as_json, segments)
         return
     recipe = inputs.books[0].recipe
+    if show_cast:
+        _print_cast(recipe, as_json)
+        return
     workspace = Workspace.of(recipe)
     result = plan_build(recipe, workspace, choice.name)
     cached = cached_keys(workspace, result)
@@ -86,8 +93,27 @@ def _print_segments(result: Plan, book: int | None = None) -> None:
         row = {**({"book": book} if book is not None else {}), **asdict(job.segment),
                "boundary_after": job.segment.boundary_after.label,
                "chars": len(job.segment.text), "credits": job.credits, "key": job.key,
-               "voice_id": job.voice.voice_id, "language": job.voice.language}
+               "voice_id": job.voice.voice_id, "language": job.voice.language, "speaker": job.speaker}
         sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _print_cast(recipe: Recipe, as_json: bool) -> None:
+    from pipeline.ingest import load_book
+    from pipeline.voicing import count_speakers
+
+    rows = count_speakers(recipe, load_book(recipe.book, recipe.ingest).chapters)
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("No speakers marked in this book (EPUB drama markup: z3998:persona).")
+        return
+    table = Table(title=f"Speakers in {recipe.book.name}")
+    for col in ("speaker", "lines", "chars", "voice"):
+        table.add_column(col, justify="left" if col in ("speaker", "voice") else "right")
+    for r in rows:
+        table.add_row(r.name, f"{r.lines:,}", f"{r.chars:,}", f"cast: {r.cast}" if r.cast else "narrator")
+    Console(width=100).print(table)
 
 
 def _print_table(result: Plan, data: dict) -> None:
@@ -122,6 +148,9 @@ def _print_table(result: Plan, data: dict) -> None:
     if t.get("title_credits"):
         console.print(f"Headings as their own requests (titles: separate, so their pause is heard) add "
                       f"{t['title_credits']:,} credits; `titles: merged` packs them with the text.")
+    if t.get("voice_credits"):
+        console.print(f"Cast and language voices add {t['voice_credits']:,} credits over one voice per chapter "
+                      "(a request never spans two voices); per chapter in `plan --json` (voice_credits).")
     notes = data["notes"]
     if notes["markers"] or notes["paragraphs"]:
         console.print(f"Notes: {notes['markers']:,} note markers ([1], ¹) and {notes['paragraphs']:,} note paragraphs "

@@ -14,7 +14,8 @@ import copy
 import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from lxml import etree
 
@@ -137,6 +138,7 @@ class _Ctx:
     lang: str | None
     verse: bool = False
     drama: bool = False
+    speaker: str | None = None  # the persona of the speech being walked (drama tables)
 
 
 class BlockWalker:
@@ -151,7 +153,7 @@ class BlockWalker:
         self.pieces: list[Piece] = [Piece(None)]
 
     # --- output ---------------------------------------------------------------
-    def _emit(self, kind: BlockKind, text: str, ctx: _Ctx) -> None:
+    def _emit(self, kind: BlockKind, text: str, ctx: _Ctx, role: Literal["text", "name"] = "text") -> None:
         if kind == "scene_break":
             blocks = self.pieces[-1].blocks
             if blocks and blocks[-1].kind != "scene_break":
@@ -160,7 +162,8 @@ class BlockWalker:
         if not text:
             return
         lang = ctx.lang if ctx.lang and _primary(ctx.lang) != self.book_primary else None
-        self.pieces[-1].blocks.append(Block(kind, text, lang if self.book_primary else None))
+        speaker = ctx.speaker if role == "text" else None
+        self.pieces[-1].blocks.append(Block(kind, text, lang if self.book_primary else None, speaker, role))
 
     def _maybe_split(self, el: etree._Element, deep: bool) -> None:
         if not self.split_ids:
@@ -205,7 +208,7 @@ class BlockWalker:
         types = types_of(el)
         verse = ctx.verse or bool(types & VERSE_TYPES) or bool(_classes(el) & VERSE_CLASSES)
         drama = ctx.drama or "z3998:drama" in types
-        return _Ctx(lang_of(el) or ctx.lang, verse, drama)
+        return _Ctx(lang_of(el) or ctx.lang, verse, drama, ctx.speaker)
 
     def block(self, el: etree._Element, name: str, ctx: _Ctx) -> None:
         if name in SKIP_TAGS or is_note_body(el) or el.get("hidden") is not None:
@@ -289,14 +292,18 @@ class BlockWalker:
         self._emit("table", "\n".join(lines), ctx)
 
     def _drama_row(self, row: etree._Element, ctx: _Ctx) -> None:
-        """A speech: the persona cell, then the speech cell's own blocks."""
+        """A speech: the persona cell (a "name" block), then the speech cell's own blocks
+        spoken by that persona; a row without one (a stage direction) is the narrator's."""
         self._maybe_split(row, deep=True)
+        persona = next((heading_text(c) for c in row if local(c.tag) in {"td", "th"}
+                        and "z3998:persona" in types_of(c)), "")
+        ctx = replace(ctx, speaker=persona or None)
         for cell in row:
             if local(cell.tag) not in {"td", "th"}:
                 continue
             cctx = self._child_ctx(cell, ctx)
             if "z3998:persona" in types_of(cell):
-                self._emit("paragraph", heading_text(cell), cctx)
+                self._emit("paragraph", heading_text(cell), cctx, role="name")
             elif any(local(c.tag) in BLOCK_TAGS for c in cell):
                 self.walk(cell, cctx)
             else:

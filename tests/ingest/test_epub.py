@@ -107,6 +107,8 @@ def test_drama_table_is_read_as_speeches_even_when_tables_skipped(tmp_path: Path
     assert [(b.kind, b.text) for b in blocks] == [
         ("paragraph", "Bernardo"), ("paragraph", "Who’s there?"), ("paragraph", "Enter Horatio."),
         ("paragraph", "Francisco"), ("verse", "For this relief\nmuch thanks.")]
+    assert [(b.role, b.speaker) for b in blocks] == [
+        ("name", None), ("text", "Bernardo"), ("text", None), ("name", None), ("text", "Francisco")]
 
 
 def test_one_file_split_at_toc_anchors_with_numbered_titles(tmp_path: Path) -> None:
