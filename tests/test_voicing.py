@@ -122,3 +122,25 @@ def test_bad_cast_keys_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["plan", str(recipe), "--backend", "local"]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_offline_cast_build_pauses_after_the_title(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cast sample built offline: each speaker's clips in their voice, and the title's
+    pause (pauses.title) heard between the heading's clip and the first speech."""
+    from tests.test_build import SAMPLES, _silences, build, report, write_recipe
+
+    monkeypatch.delenv("AUDIOCLEANER_API_KEY", raising=False)
+    cast = {"Margit": 900024, "Tobias": {"voice": 900023, "emotion": "happy"}, "Mayor": 900021}
+    recipe = write_recipe(tmp_path, SAMPLES / "the-lamplighters.epub", voice=900022, cast=cast,
+                          pauses={"title": 1400, "paragraph": 700, "head": 300, "tail": 500})
+    code, text = build(capsys, str(recipe))
+    assert code == 0, text
+    jobs = report(tmp_path / "out")
+    mp3s = sorted((tmp_path / "out").glob("*.mp3"))
+    assert len(mp3s) == 2, jobs
+    for mp3 in mp3s:
+        gaps = _silences(mp3)
+        long = [s for s in gaps if s > 1.1]
+        print(mp3.name, "title gap", long, "all gaps", gaps)
+        assert len(long) == 1 and abs(long[0] - 1.4) <= 0.1, (mp3.name, gaps)
