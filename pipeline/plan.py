@@ -58,6 +58,10 @@ class VoicePicker(Protocol):
         """Warnings (or a UserError) for a voice the library lacks or that cannot speak."""
         ...
 
+    def library_note(self, language: str) -> str | None:
+        """A line for `plan` when the language's default voice came from the voice library."""
+        ...
+
 
 @dataclass(frozen=True)
 class _Assigned:
@@ -87,13 +91,21 @@ def make_plan(recipe: Recipe, backend: str, voices: VoicePicker, book: Book | No
     chapters_read, notes = strip_notes(book.chapters, keep_notes=recipe.ingest.include_matter)
     if notes.chars:
         removed["note_markers"] += notes.chars
-    assigned = [_assign(recipe, voices, _normalized(recipe, ch, removed), book_language) for ch in chapters_read]
+    defaulted: set[str] = set()  # languages whose voice the recipe left to the picker
+
+    def default_voice(language: str) -> int | None:
+        defaulted.add(language)
+        return voices.default_voice(language)
+
+    assigned = [_assign(recipe, default_voice, _normalized(recipe, ch, removed), book_language)
+                for ch in chapters_read]
     if recipe.heading_chapters == "fold":
         assigned = _fold_headings(assigned)
     splitters = _train_splitters(assigned)
-    chapters = tuple(_plan_chapter(recipe, backend, a, splitters, reusable, voices.default_voice) for a in assigned)
+    chapters = tuple(_plan_chapter(recipe, backend, a, splitters, reusable, default_voice) for a in assigned)
     warnings = list(recipe.warnings) + list(book.warnings) + _cover_warnings(book) + _rule_warnings(recipe, book)
     warnings += _long_run_warnings(recipe, assigned) + _voice_warnings(voices, chapters)
+    warnings += [note for lang in sorted(defaulted) if (note := voices.library_note(lang))]
     title = recipe.title or normalize_text(book.meta.title, recipe.normalize, Counter()) or recipe.book.stem
     return Plan(
         title=title,
@@ -212,7 +224,7 @@ def _guess_language(book: Book) -> str:
     return detect_language(sample)
 
 
-def _assign(recipe: Recipe, voices: VoicePicker, chapter: Chapter, book_language: str) -> _Assigned:
+def _assign(recipe: Recipe, default_voice: DefaultVoice, chapter: Chapter, book_language: str) -> _Assigned:
     voice_id, emotion, speed, language = recipe.voice, recipe.emotion, recipe.speed, book_language
     rule_label, skip = "default", None
     for rule in recipe.chapters:
@@ -231,19 +243,20 @@ def _assign(recipe: Recipe, voices: VoicePicker, chapter: Chapter, book_language
         reason = f"{chapter.matter} matter"
     elif not any(b.text for b in chapter.blocks):
         reason = "no spoken text"
-    voice = Voice(_voice_id(voices, voice_id, language), emotion, speed, language)
+    voice = Voice(_voice_id(default_voice, voice_id, language), emotion, speed, language)
     return _Assigned(chapter, voice, rule_label, reason)
 
 
-def _voice_id(voices: VoicePicker, voice_id: int | None, language: str) -> int:
+def _voice_id(default_voice: DefaultVoice, voice_id: int | None, language: str) -> int:
     if voice_id is not None:
         return voice_id
-    picked = voices.default_voice(language)
+    picked = default_voice(language)
     if picked is not None:
         return picked
     raise RecipeError(
-        f"no voice for language '{language}': set `voice:` in the recipe "
-        "(list the account's voices with `audiobook voices VOICES.json`)"
+        f"no voice for language '{language}': add `voice: ID` to the recipe (or a chapter rule with "
+        f"`language: {language}` and `voice: ID`), or `voices: VOICES.json` (the console's voice list) "
+        "to take its first voice of that language; `audiobook voices VOICES.json` lists them"
     )
 
 

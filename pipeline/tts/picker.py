@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 from pipeline.models import Voice
-from pipeline.tts.voices import VoiceLibrary, check_voice, load_voice_library
+from pipeline.tts.voices import VoiceInfo, VoiceLibrary, check_voice, load_voice_library
 
 # The vendor's guide documents one voice: 2072 "Madison" (en). Other languages need `voice:`.
 VENDOR_DEFAULT_VOICES = {"en": 2072}
@@ -35,15 +35,32 @@ class LibraryPicker:
 
     def default_voice(self, language: str) -> int | None:
         """The voice id for a chapter whose recipe names none; None when there is none."""
-        if self.library is not None:
-            candidates = self.library.for_language(language)
-            if candidates:
-                return candidates[0].id
+        picked = self._library_pick(language)
+        if picked is not None:
+            return picked.id
         if self.backend == "local":
             from pipeline.tts.local_voices import default_local_voice
 
             return default_local_voice(language)
         return VENDOR_DEFAULT_VOICES.get(language)
+
+    def _library_pick(self, language: str) -> VoiceInfo | None:
+        """The library's first voice of the language, preferring one with a narration style."""
+        if self.library is None:
+            return None
+        own = [v for v in self.library.voices if v.language == language] or list(self.library.for_language(language))
+        narrators = [v for v in own if any("narrat" in s.lower() for s in v.styles)]
+        pool = narrators or own
+        return pool[0] if pool else None
+
+    def library_note(self, language: str) -> str | None:
+        """What `plan` says when a language's voice came from the library, not the recipe."""
+        picked = self._library_pick(language)
+        if picked is None:
+            return None
+        why = "narration style" if any("narrat" in s.lower() for s in picked.styles) else "voice"
+        return (f"no voice set for '{language}': using {picked.id} ({picked.display_name}), the voice library's "
+                f"first '{language}' {why} ({self.library_path}); set `voice:` to choose")
 
     def check(self, voice: Voice) -> list[str]:
         """Warnings for a voice the library does not have or that does not speak its language."""
