@@ -40,7 +40,7 @@ from pipeline.text.sentences import (
     chapter_text,
     is_cjk_text,
 )
-from pipeline.voicing import DefaultVoice, VoicedRun, prepare_names, voice_runs
+from pipeline.voicing import DefaultVoice, VoicedRun, missing_language_voices, prepare_names, voice_runs
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ def make_plan(recipe: Recipe, backend: str, voices: VoicePicker, book: Book | No
     chapters = tuple(_plan_chapter(recipe, backend, a, splitters, reusable, default_voice) for a in assigned)
     warnings = list(recipe.warnings) + list(book.warnings) + _cover_warnings(book) + _rule_warnings(recipe, book)
     warnings += _long_run_warnings(recipe, assigned) + _voice_warnings(voices, chapters)
+    warnings += missing_language_voices(recipe, voices.default_voice)
     warnings += [note for lang in sorted(defaulted) if (note := voices.library_note(lang))]
     title = recipe.title or normalize_text(book.meta.title, recipe.normalize, Counter()) or recipe.book.stem
     return Plan(

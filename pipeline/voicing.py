@@ -76,14 +76,22 @@ def _block_voice(block: Block, narrator: Voice, cast: dict[str, CastMember], lan
     member = cast.get(speaker_key(block.speaker)) if block.speaker and block.role == "text" else None
     tag = (block.lang or "").replace("_", "-").split("-")[0].lower()
     lang = languages.get(tag) if tag and len(block.text) >= min_passage else None
-    if lang is not None and lang.spec.language == narrator.language and lang.spec.voice is None:
-        lang = None
+    if lang is not None and lang.spec.voice is None and (
+            lang.spec.language == narrator.language or default_voice(lang.spec.language or tag) is None):
+        lang = None  # nothing to switch to: the passage stays in the chapter's voice (plan warns)
     language = lang.spec.language if lang is not None and lang.spec.language else narrator.language
     if member is not None:
         return _apply(member.spec, narrator, language, default_voice), member.name
     if lang is not None:
         return _apply(lang.spec, narrator, language, default_voice), None
     return narrator, None
+
+
+def missing_language_voices(recipe: Recipe, default_voice: DefaultVoice) -> list[str]:
+    """`languages:` entries left to a default the backend does not have, for `plan`."""
+    return [f"languages: no voice for '{lv.spec.language}' on this backend, so '{lv.tag}' passages are read by "
+            f"the chapter's voice; add `{lv.tag}: {{voice: ID}}` or `voices: VOICES.json` to the recipe"
+            for lv in recipe.languages if lv.spec.voice is None and default_voice(lv.spec.language or lv.tag) is None]
 
 
 def _apply(spec: VoiceSpec, narrator: Voice, language: str, default_voice: DefaultVoice) -> Voice:

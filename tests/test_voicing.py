@@ -144,3 +144,13 @@ def test_offline_cast_build_pauses_after_the_title(tmp_path: Path, capsys: pytes
         long = [s for s in gaps if s > 1.1]
         print(mp3.name, "title gap", long, "all gaps", gaps)
         assert len(long) == 1 and abs(long[0] - 1.4) <= 0.1, (mp3.name, gaps)
+
+
+def test_a_default_language_voice_the_backend_lacks_is_a_warning(tmp_path: Path) -> None:
+    from pipeline.plan import make_plan
+    from pipeline.tts.picker import LibraryPicker
+
+    recipe = load_recipe(_bilingual(tmp_path, "languages:\n  fr: default\n"))
+    plan = make_plan(recipe, "api", LibraryPicker("api", None))  # the vendor documents no French voice
+    assert {j.voice.language for j in plan.jobs} == {"en"}
+    assert any("no voice for 'fr'" in w and "fr: {voice: ID}" in w for w in plan.warnings)
