@@ -41,6 +41,8 @@ REF_TYPES = frozenset({"noteref", "backlink", "pagebreak"})
 VERSE_TYPES = frozenset({"z3998:poem", "z3998:verse", "z3998:song", "z3998:lyrics", "z3998:hymn"})
 VERSE_CLASSES = frozenset({"verse", "poem", "poetry", "stanza", "song"})
 SCENE_BREAK_RE = re.compile(r"^[\s*⁂⁎∗·•~#§]+$")
+DIRECTION = "z3998:stage-direction"
+_OPEN, _CLOSE = "\ufdd0", "\ufdd1"  # noncharacters marking stage directions inside a speech
 LINE_BREAK = "\x00"  # marks <br/> while gathering; source newlines are plain whitespace
 NOTE_MARK_RE = re.compile(r"^[\s\[\](){}0-9ivxlcdmIVXLCDM*†‡§¶#a-z,.-]{1,8}$")
 
@@ -231,6 +233,9 @@ class BlockWalker:
             self._paragraph(el, ctx)
 
     def _paragraph(self, el: etree._Element, ctx: _Ctx) -> None:
+        if ctx.speaker and any(DIRECTION in types_of(e) for e in el.iter() if e is not el):
+            self._speech_with_directions(el, ctx)
+            return
         text = gather(el, self.image_alt)
         if not text:
             if "z3998:scene" in types_of(el) or local(el.tag) == "hr":
@@ -242,6 +247,31 @@ class BlockWalker:
             self._emit("verse", text, ctx)
         else:
             self._emit("paragraph", text, ctx)
+
+    def _speech_with_directions(self, el: etree._Element, ctx: _Ctx) -> None:
+        """A speech with stage directions inside ("Stay! speak! <i>Exit Ghost.</i>"): the
+        directions become the narrator's blocks between the speaker's."""
+        marked = copy.deepcopy(el)
+        for d in [e for e in marked.iter() if e is not marked and DIRECTION in types_of(e)]:
+            d.text = _OPEN + (d.text or "")
+            if len(d):
+                d[-1].tail = (d[-1].tail or "") + _CLOSE
+            else:
+                d.text += _CLOSE
+        kind: BlockKind = "verse" if ctx.verse else "paragraph"
+        depth, start, text = 0, 0, gather(marked, self.image_alt)
+        pieces: list[tuple[str, bool]] = []
+        for i, ch in enumerate(text + _OPEN):
+            if ch in (_OPEN, _CLOSE):
+                pieces.append((text[start:i], depth > 0))
+                depth += 1 if ch == _OPEN else -1
+                start = i + 1
+        narrator = replace(ctx, speaker=None)
+        for piece, is_direction in pieces:
+            lines = [" ".join(line.split()) for line in piece.split("\n")]
+            body = "\n".join(line for line in lines if line)
+            if body:
+                self._emit("verse" if "\n" in body else kind, body, narrator if is_direction else ctx)
 
     # --- specific elements --------------------------------------------------------
     def _b_hr(self, el: etree._Element, ctx: _Ctx) -> None:

@@ -101,14 +101,17 @@ def test_block_kinds(tmp_path: Path) -> None:
 def test_drama_table_is_read_as_speeches_even_when_tables_skipped(tmp_path: Path) -> None:
     html = """<table><tr><td epub:type="z3998:persona">Bernardo</td><td>Who’s there?</td></tr>
 <tr><td/><td><i epub:type="z3998:stage-direction">Enter Horatio.</i></td></tr>
-<tr><td epub:type="z3998:persona">Francisco</td><td epub:type="z3998:verse"><p><span>For this relief</span><br/><span>much thanks.</span></p></td></tr></table>"""
+<tr><td epub:type="z3998:persona">Francisco</td><td epub:type="z3998:verse"><p><span>For this relief</span><br/><span>much thanks.</span></p></td></tr>
+<tr><td epub:type="z3998:persona">Horatio</td><td>Stay! speak! <i epub:type="z3998:stage-direction">Exit <b epub:type="z3998:persona">Ghost</b>.</i> ’Tis gone.</td></tr></table>"""
     path = build_epub(tmp_path / "b.epub", [("c.xhtml", xhtml(html, body_type="bodymatter z3998:drama"))])
     blocks = load_book(path, IngestOptions(tables="skip")).chapters[0].blocks
     assert [(b.kind, b.text) for b in blocks] == [
         ("paragraph", "Bernardo"), ("paragraph", "Who’s there?"), ("paragraph", "Enter Horatio."),
-        ("paragraph", "Francisco"), ("verse", "For this relief\nmuch thanks.")]
-    assert [(b.role, b.speaker) for b in blocks] == [
-        ("name", None), ("text", "Bernardo"), ("text", None), ("name", None), ("text", "Francisco")]
+        ("paragraph", "Francisco"), ("verse", "For this relief\nmuch thanks."),
+        ("paragraph", "Horatio"), ("paragraph", "Stay! speak!"), ("paragraph", "Exit Ghost."), ("paragraph", "’Tis gone.")]
+    assert [(b.role, b.speaker) for b in blocks] == [  # stage directions, even inside a speech, are the narrator's
+        ("name", None), ("text", "Bernardo"), ("text", None), ("name", None), ("text", "Francisco"),
+        ("name", None), ("text", "Horatio"), ("text", None), ("text", "Horatio")]
 
 
 def test_one_file_split_at_toc_anchors_with_numbered_titles(tmp_path: Path) -> None:
