@@ -106,7 +106,8 @@ def _print_cast(recipe: Recipe, as_json: bool) -> None:
         click.echo(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
-        click.echo("No speakers marked in this book (EPUB drama markup: z3998:persona).")
+        click.echo("No speakers marked in this book (EPUB drama markup z3998:persona, "
+                   "or Markdown `NAME. speech` / `**Name.** speech`).")
         return
     table = Table(title=f"Speakers in {recipe.book.name}")
     for col in ("speaker", "lines", "chars", "voice"):

@@ -21,6 +21,7 @@ from markdown_it.token import Token
 from pipeline.errors import BookError
 from pipeline.ingest.limits import MAX_GRID_NESTING
 from pipeline.ingest.md_chunks import MarkdownLimit, make_parser
+from pipeline.ingest.md_speakers import bold_name, split_speech
 from pipeline.ingest.options import IngestOptions
 from pipeline.ingest.xmlsafe import check_html
 from pipeline.models import Block
@@ -352,6 +353,8 @@ def _leaf(tok: Token, options: IngestOptions, quoted: bool, grid_depth: int) -> 
         block = grid_table(tok.content, options, grid_depth)
     elif tok.type == "inline":
         block = text_block(inline_text(tok.children, options), quoted)
+        if block is not None:
+            return split_speech(block, bold_name(tok.children))
     elif tok.type == "hr":
         block = Block("scene_break", "")
     elif tok.type in ("fence", "code_block") and options.code == "read":

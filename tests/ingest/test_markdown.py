@@ -343,3 +343,44 @@ def test_pandoc_grid_table_is_read_as_a_table(tmp_path: Path) -> None:
 def test_rules_around_text_at_the_top_are_not_mistaken_for_metadata(tmp_path: Path) -> None:
     book = read(tmp_path, "---\nA poem, not metadata. And more.\n---\n\n## A\n\nx\n\n## B\n\ny\n")
     assert "A poem, not metadata" in spoken(book)
+
+
+PLAY = """# Act One
+
+*A morning room. Lane is arranging tea.*
+
+ALGERNON. Did you hear what I was playing, Lane?
+
+LANE. I didn't think it polite to listen, sir.
+
+**Algernon.** I am sorry for that, for your sake.
+
+LANE. Yes, sir.
+
+MR. SMITH went out.
+"""
+
+
+def test_markdown_play_layout_marks_speakers(tmp_path: Path) -> None:
+    path = tmp_path / "play.md"
+    path.write_text(PLAY, encoding="utf-8")
+    blocks = load_book(path, IngestOptions()).chapters[0].blocks
+    rows = [(b.role, b.speaker, b.text) for b in blocks if b.kind != "heading"]
+    assert rows == [
+        ("text", None, "A morning room. Lane is arranging tea."),
+        ("name", None, "ALGERNON."), ("text", "ALGERNON", "Did you hear what I was playing, Lane?"),
+        ("name", None, "LANE."), ("text", "LANE", "I didn't think it polite to listen, sir."),
+        ("name", None, "Algernon."), ("text", "Algernon", "I am sorry for that, for your sake."),
+        ("name", None, "LANE."), ("text", "LANE", "Yes, sir."),
+        ("text", None, "MR. SMITH went out."),
+    ]
+
+
+def test_prose_that_only_looks_like_a_play_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "prose.md"
+    text = "# One\n\nNOTE. This is prose.\n\nIt goes on. NOTE. Still prose.\n\nII. A numbered paragraph.\n"
+    path.write_text(text, encoding="utf-8")
+    blocks = load_book(path, IngestOptions()).chapters[0].blocks
+    assert [b.text for b in blocks[1:]] == ["NOTE. This is prose.", "It goes on. NOTE. Still prose.",
+                                            "II. A numbered paragraph."]
+    assert all(b.speaker is None and b.role == "text" for b in blocks)
