@@ -28,6 +28,7 @@ from pipeline.ingest.limits import (
 )
 from pipeline.ingest.md_blocks import Item, MdHeading, make_parser, walk_tokens
 from pipeline.ingest.md_chunks import MarkdownLimit, chunks
+from pipeline.ingest.md_lang import apply_langs
 from pipeline.ingest.md_speakers import confirm_cast
 from pipeline.ingest.options import IngestOptions
 from pipeline.models import Block, Book, BookMeta, Chapter
@@ -166,6 +167,7 @@ def read_markdown(path: Path, options: IngestOptions) -> Book:
     if meta is None:  # `---` text `---` that is not YAML metadata: rules around text
         items, meta = _parse(path, text, options, front_matter=False)
     book = book_meta(meta or {}, items, path)
+    items = [it for it in apply_langs(items) if isinstance(it, (Block, MdHeading))]
     chapters = confirm_cast(group_chapters(items, chapter_level(items, options.chapter_level), book.title))
     if not any(b.text for c in chapters for b in c.blocks):
         raise BookError(f"{path}: the Markdown file has no text to read")

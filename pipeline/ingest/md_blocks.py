@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from textwrap import dedent
 
 import lxml.html
@@ -21,6 +21,7 @@ from markdown_it.token import Token
 from pipeline.errors import BookError
 from pipeline.ingest.limits import MAX_GRID_NESTING
 from pipeline.ingest.md_chunks import MarkdownLimit, make_parser
+from pipeline.ingest.md_lang import html_container_mark
 from pipeline.ingest.md_speakers import bold_name, split_speech
 from pipeline.ingest.options import IngestOptions
 from pipeline.ingest.xmlsafe import check_html
@@ -188,6 +189,10 @@ class _HtmlBlocks:
         elif tag in ("ul", "ol"):
             lines = [clean_line(li.text_content()) for li in el if li.tag == "li"]
             self.add(Block("list", "\n".join(x for x in lines if x)) if any(lines) else None)
+        elif tag in _BLOCK_TAGS and el.get("lang"):  # <p lang="fr">: its blocks are in that language
+            start = len(self.blocks)
+            self.children(el, block=True)
+            self.blocks[start:] = [b if b.lang else replace(b, lang=el.get("lang")) for b in self.blocks[start:]]
         else:
             self.children(el, block=tag in _BLOCK_TAGS)
         if el.tail:
@@ -360,7 +365,8 @@ def _leaf(tok: Token, options: IngestOptions, quoted: bool, grid_depth: int) -> 
     elif tok.type in ("fence", "code_block") and options.code == "read":
         block = code_block(tok.content)
     elif tok.type == "html_block":
-        return html_blocks(tok.content, options, quoted)
+        mark = html_container_mark(tok.content)
+        return [mark] if mark is not None else html_blocks(tok.content, options, quoted)
     return [block] if block is not None else []
 
 

@@ -384,3 +384,41 @@ def test_prose_that_only_looks_like_a_play_is_left_alone(tmp_path: Path) -> None
     assert [b.text for b in blocks[1:]] == ["NOTE. This is prose.", "It goes on. NOTE. Still prose.",
                                             "II. A numbered paragraph."]
     assert all(b.speaker is None and b.role == "text" for b in blocks)
+
+
+LANGS = """# One
+
+She said [bonjour à tous]{lang=fr} and left.
+
+::: {lang=fr}
+Le vieux pêcheur regardait la mer depuis le quai.
+:::
+
+<div lang="fr">
+
+Un autre paragraphe en français.
+
+</div>
+
+<p lang="de">Ein Absatz auf Deutsch.</p>
+
+[Une phrase entière en français.]{lang=fr}
+
+::: note
+An English note in a plain fenced div.
+:::
+"""
+
+
+def test_markdown_language_marks_set_the_block_language_and_are_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "langs.md"
+    path.write_text(LANGS, encoding="utf-8")
+    blocks = load_book(path, IngestOptions()).chapters[0].blocks
+    assert [(b.lang, b.text) for b in blocks[1:]] == [
+        (None, "She said bonjour à tous and left."),
+        ("fr", "Le vieux pêcheur regardait la mer depuis le quai."),
+        ("fr", "Un autre paragraphe en français."),
+        ("de", "Ein Absatz auf Deutsch."),
+        ("fr", "Une phrase entière en français."),
+        (None, "An English note in a plain fenced div."),
+    ]
