@@ -60,7 +60,8 @@ class Block:
     text: str
     lang: str | None = None  # xml:lang of the block when it differs from the book's
     speaker: str | None = None  # the persona whose line this is (EPUB drama markup); None: the narrator
-    role: Literal["text", "name"] = "text"  # "name": a speech's persona label ("Bernardo"), read or skipped
+    role: Literal["text", "name", "quote"] = "text"  # "name": a persona label ("Bernardo"); "quote": dialogue
+    joined: bool = False  # continues the previous block's paragraph (a voice changes inside it): no paragraph pause
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,17 @@ from pipeline.text.sentences import (
     SentenceSplitter,
     chapter_sentences,
     chapter_text,
+    inner_boundary,
     is_cjk_text,
 )
-from pipeline.voicing import DefaultVoice, VoicedRun, missing_language_voices, prepare_names, voice_runs
+from pipeline.voicing import (
+    DefaultVoice,
+    VoicedRun,
+    missing_language_voices,
+    prepare_names,
+    split_quotes,
+    voice_runs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -281,21 +289,22 @@ def _plan_chapter(
         text = chapter_text(a.chapter, voice.language) if a.chapter.blocks else ""
         return ChapterPlan(a.chapter.index, title, len(text), 0, 0, voice, a.rule, True, a.skip_reason)
     splitter = splitters[voice.language]
-    runs = voice_runs(recipe, default_voice, a.chapter, voice)
+    chapter = split_quotes(recipe.dialogue, a.chapter, voice.language)
+    runs = voice_runs(recipe, default_voice, chapter, voice)
     separate = frozenset({Boundary.TITLE}) if recipe.titles == "separate" else frozenset()
     jobs: list[Job] = []
     sentences: tuple[Sentence, ...] = ()
     for k, run in enumerate(runs):
-        sentences = chapter_sentences(replace(a.chapter, blocks=run.blocks), splitter, voice.language)
+        sentences = chapter_sentences(replace(chapter, blocks=run.blocks), splitter, voice.language)
         segments = _segment(recipe, a.chapter.index, voice.language, sentences, run.voice, reusable, separate)
         if k < len(runs) - 1:  # the run's end is a title, a scene break or a paragraph, not the chapter's
-            segments = segments[:-1] + (replace(segments[-1], boundary_after=_run_end(run)),)
+            segments = segments[:-1] + (replace(segments[-1], boundary_after=_run_end(run, runs[k + 1])),)
         jobs += [Job(replace(seg, index=len(jobs) + i), run.voice,
                      content_key(TTSRequest(seg.text, run.voice), backend),
                      credits_for(len(seg.text), recipe.billing_unit), run.speaker)
                  for i, seg in enumerate(segments)]
     credits = sum(j.credits for j in jobs)
-    whole = sentences if len(runs) == 1 else chapter_sentences(a.chapter, splitter, voice.language)
+    whole = sentences if len(runs) == 1 else chapter_sentences(chapter, splitter, voice.language)
     one_voice = _credits(recipe, a.chapter.index, voice, whole, separate) if len(runs) > 1 else credits
     merged = _credits(recipe, a.chapter.index, voice, whole, frozenset()) if separate else one_voice
     chars = len(chapter_text(a.chapter, voice.language))
@@ -322,8 +331,11 @@ def _credits(recipe: Recipe, chapter: int, voice: Voice, sentences: tuple[Senten
     return sum(credits_for(len(s.text), recipe.billing_unit) for s in segs)
 
 
-def _run_end(run: VoicedRun) -> Boundary:
-    """The cut after a run that does not end the chapter: what ends its last block."""
+def _run_end(run: VoicedRun, following: VoicedRun) -> Boundary:
+    """The cut after a run that does not end the chapter: what ends its last block, or
+    a sentence/clause when the next voice goes on in the same paragraph."""
+    if following.blocks[0].joined:
+        return inner_boundary(run.blocks[-1].text)
     kind = run.blocks[-1].kind
     return Boundary.TITLE if kind == "heading" else Boundary.SCENE if kind == "scene_break" else Boundary.PARAGRAPH
 

@@ -16,15 +16,23 @@ from pipeline.ingest import EPUB_SUFFIXES, MARKDOWN_SUFFIXES, IngestOptions, che
 from pipeline.models import AudioSettings, EngineSettings, Pauses
 from pipeline.recipe_rules import ChapterRule, parse_rules
 from pipeline.recipe_values import parse_emotion, parse_language, parse_speed
-from pipeline.recipe_voices import CastMember, LanguageVoice, parse_cast, parse_languages, parse_speaker_names
+from pipeline.recipe_voices import (
+    CastMember,
+    DialogueVoice,
+    LanguageVoice,
+    parse_cast,
+    parse_dialogue,
+    parse_languages,
+    parse_speaker_names,
+)
 from pipeline.text.normalize import LexiconEntry, NormalizeOptions
 from pipeline.yamlsrc import LineDict, Where, at, get_bool, get_float, get_int, get_list, get_str, load_yaml, mapping
 
 TOP_KEYS = (
     "book", "title", "author", "language", "voice", "emotion", "speed", "allow_any_speed",
     "max_chars", "billing_unit", "cuts", "titles", "heading_chapters", "include_matter", "speak_titles", "strip_quotes",
-    "voices", "cast", "speaker_names", "languages", "min_passage", "markdown", "chapters", "lexicon", "pauses",
-    "output", "synthesis",
+    "voices", "cast", "speaker_names", "languages", "min_passage", "dialogue", "markdown", "chapters", "lexicon",
+    "pauses", "output", "synthesis",
 )
 
 
@@ -59,6 +67,7 @@ class Recipe:
     speaker_names: Literal["read", "skip"] | None = None  # None: skip with a cast, read without
     languages: tuple[LanguageVoice, ...] = ()  # a voice per language passage
     min_passage: int = 40  # a language passage shorter than this stays in the surrounding voice
+    dialogue: DialogueVoice | None = None  # quoted speech in prose in its own voice (None: off)
     ingest: IngestOptions = field(default_factory=IngestOptions)
     normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
     chapters: tuple[ChapterRule, ...] = ()
@@ -146,6 +155,11 @@ def _parse_cast_keys(top: LineDict, where: Where, fields: dict[str, Any]) -> Non
         fields["speaker_names"] = parse_speaker_names(top["speaker_names"], at(top, "speaker_names", where))
     if "languages" in top:
         fields["languages"] = parse_languages(top["languages"], at(top, "languages", where), any_speed)
+    if "dialogue" in top:
+        fields["dialogue"] = parse_dialogue(top["dialogue"], at(top, "dialogue", where), any_speed)
+        if fields["dialogue"] and top.get("strip_quotes") is True:
+            raise at(top, "dialogue", where).error("dialogue finds speech by its quotation marks: "
+                                                   "it cannot be used with strip_quotes: true")
     if "min_passage" in top:
         fields["min_passage"] = get_int(top["min_passage"], at(top, "min_passage", where), lo=0, hi=100_000)
 

@@ -10,6 +10,7 @@
       la: {voice: 2072, language: all}    # not a vendor language: say which key to send
       de: default                         # the backend's default voice for German
     min_passage: 40                       # shorter passages stay in the surrounding voice
+    dialogue: {voice: 3003, attribution: true}  # quoted speech in prose (off by default)
 """
 
 from __future__ import annotations
@@ -40,6 +41,21 @@ class CastMember:
     name: str  # as the recipe spells it; matched case-insensitively
     spec: VoiceSpec
     line: int
+    aliases: tuple[str, ...] = ()  # other names the book gives the speaker ("Miss Lucas" for Charlotte)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(speaker_key(n) for n in (self.name, *self.aliases))
+
+
+@dataclass(frozen=True)
+class DialogueVoice:
+    """`dialogue:`: quoted speech in prose gets `spec` (empty: the narrator's voice) and,
+    with `attribution`, the cast voice of the speaker its narration names."""
+
+    spec: VoiceSpec
+    attribution: bool
+    line: int
 
 
 @dataclass(frozen=True)
@@ -60,14 +76,45 @@ def parse_cast(value: Any, where: Where, allow_any_speed: bool) -> tuple[CastMem
     seen: dict[str, int] = {}
     for name, item in d.items():
         w = at(d, name, where)
-        key = speaker_key(str(name))
-        if not key:
-            raise w.error("a cast member needs a name")
-        if key in seen:
-            raise w.error(f"'{name}' is already cast on line {seen[key]}")
-        seen[key] = d.key_lines.get(name, d.line)
-        members.append(CastMember(str(name), _spec(item, w, allow_any_speed, with_language=False), seen[key]))
+        line = d.key_lines.get(name, d.line)
+        aliases = _aliases(item, w)
+        for key in (speaker_key(str(name)), *(speaker_key(a) for a in aliases)):
+            if not key:
+                raise w.error("a cast member needs a name")
+            if key in seen:
+                raise w.error(f"'{key}' is already cast on line {seen[key]}")
+            seen[key] = line
+        spec = _spec(item, w, allow_any_speed, (*SPEC_KEYS[:3], "aliases"))
+        members.append(CastMember(str(name), spec, line, aliases))
     return tuple(members)
+
+
+def _aliases(item: Any, where: Where) -> tuple[str, ...]:
+    if not isinstance(item, dict) or "aliases" not in item:
+        return ()
+    d = mapping(item, where, list(item))
+    value = d["aliases"]
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise at(d, "aliases", where).error("aliases must be a name or a list of names")
+    return tuple(n.strip() for n in names)
+
+
+def parse_dialogue(value: Any, where: Where, allow_any_speed: bool) -> DialogueVoice | None:
+    """`dialogue: off | on | ID | {voice, emotion, speed, attribution}`."""
+    if value in (False, "off"):
+        return None
+    if value in (True, "on"):
+        return DialogueVoice(VoiceSpec(), True, where.line)
+    attribution = True
+    if isinstance(value, dict) and "attribution" in value:
+        d = mapping(value, where, list(value))
+        flag = d["attribution"]
+        if not isinstance(flag, bool):
+            raise at(d, "attribution", where).error("attribution must be true or false")
+        attribution = flag
+    return DialogueVoice(_spec(value, where, allow_any_speed, (*SPEC_KEYS[:3], "attribution")),
+                         attribution, where.line)
 
 
 def parse_languages(value: Any, where: Where, allow_any_speed: bool) -> tuple[LanguageVoice, ...]:
@@ -78,7 +125,7 @@ def parse_languages(value: Any, where: Where, allow_any_speed: bool) -> tuple[La
         primary = str(tag).replace("_", "-").split("-")[0].lower()
         if not primary.isalpha():
             raise w.error(f"'{tag}' is not a language tag like fr or de-AT")
-        spec = VoiceSpec() if item == "default" else _spec(item, w, allow_any_speed, with_language=True)
+        spec = VoiceSpec() if item == "default" else _spec(item, w, allow_any_speed, SPEC_KEYS)
         if spec.language is None:
             if primary not in VENDOR_LANGUAGES:
                 raise w.error(f"'{primary}' is not one of the vendor's languages ({', '.join(VENDOR_LANGUAGES)}); "
@@ -88,10 +135,11 @@ def parse_languages(value: Any, where: Where, allow_any_speed: bool) -> tuple[La
     return tuple(out)
 
 
-def _spec(item: Any, where: Where, allow_any_speed: bool, with_language: bool) -> VoiceSpec:
+def _spec(item: Any, where: Where, allow_any_speed: bool, allowed: tuple[str, ...]) -> VoiceSpec:
+    """A voice id, or a mapping of `allowed` keys of which the SPEC_KEYS are read here."""
     if isinstance(item, int) and not isinstance(item, bool):
         return VoiceSpec(voice=get_int(item, where, lo=0))
-    d = mapping(item, where, SPEC_KEYS if with_language else SPEC_KEYS[:3])
+    d = mapping(item, where, allowed)
     return VoiceSpec(
         voice=get_int(d["voice"], at(d, "voice", where), lo=0) if "voice" in d else None,
         emotion=parse_emotion(d["emotion"], at(d, "emotion", where)) if "emotion" in d else None,

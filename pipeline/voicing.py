@@ -1,7 +1,9 @@
 """Which voice reads each block of a chapter: the narrator's, a cast member's, a language's.
 
 The book marks speakers (EPUB drama tables: `Block.speaker`) and language passages
-(`xml:lang`: `Block.lang`); the recipe's `cast:` and `languages:` give them voices.
+(`xml:lang`: `Block.lang`); the recipe's `cast:` and `languages:` give them voices. With
+`dialogue:`, prose paragraphs are cut into narration and quotes (pipeline.text.dialogue),
+each quote in the dialogue voice or its attributed speaker's.
 Consecutive blocks in one voice form a `VoicedRun`, and the segmenter runs within each
 run, so no request ever spans a change of voice or language.
 """
@@ -15,7 +17,8 @@ from dataclasses import dataclass, replace
 from pipeline.errors import RecipeError
 from pipeline.models import Block, Chapter, Voice
 from pipeline.recipe import Recipe
-from pipeline.recipe_voices import CastMember, LanguageVoice, VoiceSpec, speaker_key
+from pipeline.recipe_voices import CastMember, DialogueVoice, LanguageVoice, VoiceSpec, speaker_key
+from pipeline.text.dialogue import attribute, split_dialogue
 from pipeline.text.normalize import end_heading
 
 DefaultVoice = Callable[[str], int | None]
@@ -53,15 +56,36 @@ def prepare_names(recipe: Recipe, chapter: Chapter, removed: Counter[str]) -> Ch
     return replace(chapter, blocks=tuple(blocks))
 
 
+def split_quotes(dialogue: DialogueVoice | None, chapter: Chapter, language: str) -> Chapter:
+    """With `dialogue:`, each prose paragraph in the chapter's language cut into narration
+    and quote blocks (`role` "quote", `speaker` when attributed), joined to it."""
+    if dialogue is None:
+        return chapter
+    blocks: list[Block] = []
+    for b in chapter.blocks:
+        pieces = split_dialogue(b.text, language) if b.kind == "paragraph" and b.role == "text" and not (
+            b.speaker or b.lang) else []
+        if dialogue.attribution:
+            pieces = attribute(pieces, language)
+        if len(pieces) < 2 and not any(p.quote for p in pieces):
+            blocks.append(b)
+            continue
+        blocks += [replace(b, text=p.text, role="quote" if p.quote else "text", speaker=p.speaker,
+                           joined=b.joined if k == 0 else True) for k, p in enumerate(pieces)]
+    return replace(chapter, blocks=tuple(blocks))
+
+
 def voice_runs(recipe: Recipe, default_voice: DefaultVoice, chapter: Chapter, narrator: Voice) -> list[VoicedRun]:
     """The chapter's blocks grouped into runs of one voice, in reading order. Scene
     breaks stay with the run before them (their pause ends it)."""
-    cast = {speaker_key(m.name): m for m in recipe.cast}
+    cast = {key: m for m in recipe.cast for key in m.keys}
     languages = {lv.tag: lv for lv in recipe.languages}
     runs: list[VoicedRun] = []
     for block in chapter.blocks:
         if block.kind == "scene_break" and runs:
             voice, speaker = runs[-1].voice, runs[-1].speaker
+        elif block.role == "quote" and not (block.speaker and speaker_key(block.speaker) in cast):
+            voice, speaker = _dialogue_voice(recipe.dialogue, narrator, default_voice), None
         else:
             voice, speaker = _block_voice(block, narrator, cast, languages, recipe.min_passage, default_voice)
         if runs and runs[-1].voice == voice and runs[-1].speaker == speaker:
@@ -73,7 +97,7 @@ def voice_runs(recipe: Recipe, default_voice: DefaultVoice, chapter: Chapter, na
 
 def _block_voice(block: Block, narrator: Voice, cast: dict[str, CastMember], languages: dict[str, LanguageVoice],
                  min_passage: int, default_voice: DefaultVoice) -> tuple[Voice, str | None]:
-    member = cast.get(speaker_key(block.speaker)) if block.speaker and block.role == "text" else None
+    member = cast.get(speaker_key(block.speaker)) if block.speaker and block.role != "name" else None
     tag = (block.lang or "").replace("_", "-").split("-")[0].lower()
     lang = languages.get(tag) if tag and len(block.text) >= min_passage else None
     if lang is not None and lang.spec.voice is None and (
@@ -85,6 +109,10 @@ def _block_voice(block: Block, narrator: Voice, cast: dict[str, CastMember], lan
     if lang is not None:
         return _apply(lang.spec, narrator, language, default_voice), None
     return narrator, None
+
+
+def _dialogue_voice(dialogue: DialogueVoice | None, narrator: Voice, default_voice: DefaultVoice) -> Voice:
+    return _apply(dialogue.spec, narrator, narrator.language, default_voice) if dialogue else narrator
 
 
 def missing_language_voices(recipe: Recipe, default_voice: DefaultVoice) -> list[str]:
@@ -119,16 +147,19 @@ class SpeakerCount:
     cast: str | None  # the recipe's cast name when cast, else None (read by the narrator)
 
 
-def count_speakers(recipe: Recipe, chapters: tuple[Chapter, ...]) -> tuple[SpeakerCount, ...]:
-    """Every speaker found in the chapters read, most characters first."""
-    cast = {speaker_key(m.name): m.name for m in recipe.cast}
+def count_speakers(recipe: Recipe, chapters: tuple[Chapter, ...], language: str = "en") -> tuple[SpeakerCount, ...]:
+    """Every speaker found in the chapters read (drama markup, and with `dialogue:` the
+    attributed quotes of prose), most characters first."""
+    cast = {key: m.name for m in recipe.cast for key in m.keys}
     names: dict[str, Counter[str]] = {}
     lines: Counter[str] = Counter()
     chars: Counter[str] = Counter()
     for ch in chapters:
         if ch.matter != "body" and not recipe.ingest.include_matter:
             continue
-        for b in ch.blocks:
+        said: set[str] = set()  # speakers whose line in this paragraph is counted
+        for b in split_quotes(recipe.dialogue, ch, language).blocks:
+            said = said if b.joined else set()
             if b.role == "name":
                 key = speaker_key(b.text)
                 lines[key] += 1
@@ -137,5 +168,8 @@ def count_speakers(recipe: Recipe, chapters: tuple[Chapter, ...]) -> tuple[Speak
                 key = speaker_key(b.speaker)
                 chars[key] += len(b.text)
                 names.setdefault(key, Counter())[b.speaker] += 1
+                if b.role == "quote" and key not in said:
+                    lines[key] += 1
+                    said.add(key)
     rows = [SpeakerCount(names[k].most_common(1)[0][0], lines[k], chars[k], cast.get(k)) for k in names if chars[k]]
     return tuple(sorted(rows, key=lambda r: (-r.chars, r.name)))

@@ -203,8 +203,8 @@ def test_the_sample_catalogue_loads() -> None:
     assert epub.audio.pauses.tail == 3000 and epub.audio.pauses.scene == 2200
     assert [e.pattern for e in md.normalize.lexicon] == ["Ellwood", "Aurèle"]
     assert epub.chapters[0].speed == 0.5 and md.synthesis.max_open == 8
-    everything = load_inputs([str(REPO / "recipes")])  # the directory: four recipes and the catalogue
-    assert isinstance(everything, BatchInputs) and len(everything.books) == 6
+    everything = load_inputs([str(REPO / "recipes")])  # the directory: five recipes and the catalogue
+    assert isinstance(everything, BatchInputs) and len(everything.books) == 7
 
 
 def test_catalogue_lists_a_file_once_and_refuses_nested_catalogues(tmp_path: Path) -> None:

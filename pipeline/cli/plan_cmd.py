@@ -99,15 +99,19 @@ def _print_segments(result: Plan, book: int | None = None) -> None:
 
 def _print_cast(recipe: Recipe, as_json: bool) -> None:
     from pipeline.ingest import load_book
+    from pipeline.text.language import vendor_language
     from pipeline.voicing import count_speakers
 
-    rows = count_speakers(recipe, load_book(recipe.book, recipe.ingest).chapters)
+    book = load_book(recipe.book, recipe.ingest)
+    language = recipe.language or vendor_language(book.meta.language) or "en"
+    rows = count_speakers(recipe, book.chapters, language)
     if as_json:
         click.echo(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
         click.echo("No speakers marked in this book (EPUB drama markup z3998:persona, "
-                   "or Markdown `NAME. speech` / `**Name.** speech`).")
+                   "or Markdown `NAME. speech` / `**Name.** speech`"
+                   + (")." if recipe.dialogue else "; in prose, `dialogue: on` finds “…,” said NAME)."))
         return
     table = Table(title=f"Speakers in {recipe.book.name}")
     for col in ("speaker", "lines", "chars", "voice"):
@@ -150,8 +154,8 @@ def _print_table(result: Plan, data: dict) -> None:
         console.print(f"Headings as their own requests (titles: separate, so their pause is heard) add "
                       f"{t['title_credits']:,} credits; `titles: merged` packs them with the text.")
     if t.get("voice_credits"):
-        console.print(f"Cast and language voices add {t['voice_credits']:,} credits over one voice per chapter "
-                      "(a request never spans two voices); per chapter in `plan --json` (voice_credits).")
+        console.print(f"Cast, dialogue and language voices add {t['voice_credits']:,} credits over one voice per "
+                      "chapter (a request never spans two voices); per chapter in `plan --json` (voice_credits).")
     notes = data["notes"]
     if notes["markers"] or notes["paragraphs"]:
         console.print(f"Notes: {notes['markers']:,} note markers ([1], ¹) and {notes['paragraphs']:,} note paragraphs "

@@ -155,7 +155,8 @@ class BlockWalker:
         self.pieces: list[Piece] = [Piece(None)]
 
     # --- output ---------------------------------------------------------------
-    def _emit(self, kind: BlockKind, text: str, ctx: _Ctx, role: Literal["text", "name"] = "text") -> None:
+    def _emit(self, kind: BlockKind, text: str, ctx: _Ctx, role: Literal["text", "name"] = "text",
+              joined: bool = False) -> None:
         if kind == "scene_break":
             blocks = self.pieces[-1].blocks
             if blocks and blocks[-1].kind != "scene_break":
@@ -165,7 +166,7 @@ class BlockWalker:
             return
         lang = ctx.lang if ctx.lang and _primary(ctx.lang) != self.book_primary else None
         speaker = ctx.speaker if role == "text" else None
-        self.pieces[-1].blocks.append(Block(kind, text, lang if self.book_primary else None, speaker, role))
+        self.pieces[-1].blocks.append(Block(kind, text, lang if self.book_primary else None, speaker, role, joined))
 
     def _maybe_split(self, el: etree._Element, deep: bool) -> None:
         if not self.split_ids:
@@ -266,12 +267,13 @@ class BlockWalker:
                 pieces.append((text[start:i], depth > 0))
                 depth += 1 if ch == _OPEN else -1
                 start = i + 1
-        narrator = replace(ctx, speaker=None)
+        narrator, joined = replace(ctx, speaker=None), False
         for piece, is_direction in pieces:
             lines = [" ".join(line.split()) for line in piece.split("\n")]
             body = "\n".join(line for line in lines if line)
-            if body:
-                self._emit("verse" if "\n" in body else kind, body, narrator if is_direction else ctx)
+            if body:  # the pieces after the first go on in the same speech: no paragraph pause
+                self._emit("verse" if "\n" in body else kind, body, narrator if is_direction else ctx, joined=joined)
+                joined = True
 
     # --- specific elements --------------------------------------------------------
     def _b_hr(self, el: etree._Element, ctx: _Ctx) -> None:

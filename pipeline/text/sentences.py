@@ -253,7 +253,8 @@ def chapter_sentences(chapter: Chapter, splitter: SentenceSplitter, language: st
     joiner = joiner_for(language)
     texts: list[str] = []
     bounds: list[Boundary] = []
-    for block in chapter.blocks:
+    blocks = chapter.blocks
+    for k, block in enumerate(blocks):
         if block.kind == "scene_break":
             if bounds:
                 bounds[-1] = max(bounds[-1], Boundary.SCENE)
@@ -274,6 +275,8 @@ def chapter_sentences(chapter: Chapter, splitter: SentenceSplitter, language: st
                 continue
             if u < len(units) - 1:
                 bounds[-1] = Boundary.SENTENCE if _TERMINAL_RE.search(pieces[-1]) else Boundary.LINE
+            elif k + 1 < len(blocks) and blocks[k + 1].joined:  # the paragraph goes on in another voice
+                bounds[-1] = inner_boundary(pieces[-1])
             else:
                 bounds[-1] = Boundary.TITLE if block.kind == "heading" else Boundary.PARAGRAPH
     if bounds:
@@ -281,6 +284,11 @@ def chapter_sentences(chapter: Chapter, splitter: SentenceSplitter, language: st
     result = tuple(Sentence(t, b) for t, b in zip(texts, bounds))
     _check_sentences(result, joiner, chapter_text(chapter, language))
     return result
+
+
+def inner_boundary(text: str) -> Boundary:
+    """The cut between two pieces of one paragraph: a sentence if the first ends one."""
+    return Boundary.SENTENCE if _TERMINAL_RE.search(text) else Boundary.CLAUSE
 
 
 def _check_sentences(sentences: tuple[Sentence, ...], joiner: str, text: str) -> None:
