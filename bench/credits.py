@@ -23,6 +23,7 @@ from pipeline.text.language import detect_language, vendor_language
 from pipeline.text.normalize import NormalizeOptions, normalize_chapter
 from pipeline.text.segment import credits_for, segment_chapter
 from pipeline.text.sentences import SentenceSplitter, chapter_sentences, chapter_text
+from pipeline.voicing import merge_joined
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 SUFFIXES = (".epub", ".md")
@@ -108,6 +109,7 @@ def bench_book(path: Path) -> tuple[str, Tally]:
     chapters: list[Chapter] = [normalize_chapter(c, NormalizeOptions())[0] for c in book.chapters if c.matter == "body"]
     sample = " ".join(b.text for c in chapters[:5] for b in c.blocks)[:20000]
     language = book_language(path, book.meta.language, sample)
+    chapters = [merge_joined(c, language) for c in chapters]  # one voice: inline passages read as the plan reads them
     splitter = SentenceSplitter.train((b.text for c in chapters for b in c.blocks if b.text), language)
     split = [(c, chapter_sentences(c, splitter, language)) for c in chapters]
     split = [(c, s) for c, s in split if s]

@@ -44,6 +44,7 @@ from pipeline.text.sentences import (
 from pipeline.voicing import (
     DefaultVoice,
     VoicedRun,
+    merge_joined,
     missing_language_voices,
     prepare_names,
     split_quotes,
@@ -274,7 +275,8 @@ def _train_splitters(assigned: list[_Assigned]) -> dict[str, SentenceSplitter]:
     texts: dict[str, list[str]] = {}
     for a in assigned:
         if not a.skip_reason and a.voice is not None:
-            texts.setdefault(a.voice.language, []).extend(b.text for b in a.chapter.blocks if b.text)
+            whole = merge_joined(a.chapter, a.voice.language)
+            texts.setdefault(a.voice.language, []).extend(b.text for b in whole.blocks if b.text)
     return {lang: SentenceSplitter.train(parts, lang) for lang, parts in texts.items()}
 
 
@@ -304,7 +306,8 @@ def _plan_chapter(
                      credits_for(len(seg.text), recipe.billing_unit), run.speaker)
                  for i, seg in enumerate(segments)]
     credits = sum(j.credits for j in jobs)
-    whole = sentences if len(runs) == 1 else chapter_sentences(chapter, splitter, voice.language)
+    whole = sentences if len(runs) == 1 else chapter_sentences(merge_joined(chapter, voice.language), splitter,
+                                                               voice.language)
     one_voice = _credits(recipe, a.chapter.index, voice, whole, separate) if len(runs) > 1 else credits
     merged = _credits(recipe, a.chapter.index, voice, whole, frozenset()) if separate else one_voice
     chars = len(chapter_text(a.chapter, voice.language))
@@ -334,8 +337,8 @@ def _credits(recipe: Recipe, chapter: int, voice: Voice, sentences: tuple[Senten
 def _run_end(run: VoicedRun, following: VoicedRun) -> Boundary:
     """The cut after a run that does not end the chapter: what ends its last block, or
     a sentence/clause when the next voice goes on in the same paragraph."""
-    if following.blocks[0].joined:
-        return inner_boundary(run.blocks[-1].text)
+    if following.blocks[0].joined:  # a new voice takes at least a clause's breath
+        return max(Boundary.CLAUSE, inner_boundary(run.blocks[-1].text))
     kind = run.blocks[-1].kind
     return Boundary.TITLE if kind == "heading" else Boundary.SCENE if kind == "scene_break" else Boundary.PARAGRAPH
 

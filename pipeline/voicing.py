@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from pipeline.errors import RecipeError
-from pipeline.models import Block, Chapter, Voice
+from pipeline.models import Block, Chapter, Voice, joiner_for
 from pipeline.recipe import Recipe
 from pipeline.recipe_voices import CastMember, DialogueVoice, LanguageVoice, VoiceSpec, speaker_key
 from pipeline.text.dialogue import attribute, split_dialogue
@@ -89,10 +89,27 @@ def voice_runs(recipe: Recipe, default_voice: DefaultVoice, chapter: Chapter, na
         else:
             voice, speaker = _block_voice(block, narrator, cast, languages, recipe.min_passage, default_voice)
         if runs and runs[-1].voice == voice and runs[-1].speaker == speaker:
-            runs[-1] = replace(runs[-1], blocks=runs[-1].blocks + (block,))
+            runs[-1] = replace(runs[-1], blocks=_join(runs[-1].blocks, block, joiner_for(narrator.language)))
         else:
             runs.append(VoicedRun((block,), voice, speaker))
     return runs
+
+
+def merge_joined(chapter: Chapter, language: str) -> Chapter:
+    """The chapter with every paragraph whole again, as one voice reads it."""
+    blocks: tuple[Block, ...] = ()
+    for block in chapter.blocks:
+        blocks = _join(blocks, block, joiner_for(language))
+    return replace(chapter, blocks=blocks)
+
+
+def _join(blocks: tuple[Block, ...], block: Block, joiner: str) -> tuple[Block, ...]:
+    """`block` after `blocks`; a piece that goes on the paragraph before it (same kind)
+    is put back into it, so a passage left in the surrounding voice reads as before."""
+    if block.joined and blocks and blocks[-1].kind == block.kind and block.kind != "scene_break":
+        last = blocks[-1]
+        return blocks[:-1] + (replace(last, text=last.text + ("\n" if block.kind == "verse" else joiner) + block.text),)
+    return blocks + (block,)
 
 
 def _block_voice(block: Block, narrator: Voice, cast: dict[str, CastMember], languages: dict[str, LanguageVoice],

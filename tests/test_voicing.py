@@ -99,6 +99,25 @@ def test_a_french_paragraph_gets_the_french_voice_a_phrase_does_not(tmp_path: Pa
     assert len({r["voice_id"] for r in french}) == 1 and french[0]["voice_id"] != english[0]["voice_id"]
 
 
+def test_a_long_inline_passage_gets_its_voice_inside_the_paragraph(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A passage as long as min_passage inside an English paragraph is read by the French
+    voice, the words around it by the English one, with no paragraph pause between."""
+    body = (f"<h1>One</h1><p>The old man on the quay used to say <i xml:lang=\"fr\" lang=\"fr\">{FRENCH}</i> "
+            "and nobody believed him.</p>")
+    book = build_epub(tmp_path / "b.epub", [("c.xhtml", xhtml(body))])
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"book: {book}\nlanguages:\n  fr: default\n", encoding="utf-8")
+    rows = segments(capsys, recipe)
+    assert [(r["language"], r["text"], r["boundary_after"]) for r in rows[1:]] == [
+        ("en", "The old man on the quay used to say", "clause"),
+        ("fr", FRENCH, "sentence"),
+        ("en", "and nobody believed him.", "chapter")]
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(f"book: {book}\n", encoding="utf-8")
+    assert [r["text"] for r in segments(capsys, plain)][1:] == [" ".join(r["text"] for r in rows[1:])]
+
+
 def test_without_languages_the_passage_keeps_the_chapter_voice(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     rows = segments(capsys, _bilingual(tmp_path, ""))

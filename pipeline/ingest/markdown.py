@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from pipeline.ingest.md_chunks import MarkdownLimit, chunks
 from pipeline.ingest.md_lang import apply_langs
 from pipeline.ingest.md_speakers import confirm_cast
 from pipeline.ingest.options import IngestOptions
+from pipeline.ingest.passages import strip_marks
 from pipeline.models import Block, Book, BookMeta, Chapter
 
 FRONT_TITLE = "Front matter"
@@ -167,7 +169,8 @@ def read_markdown(path: Path, options: IngestOptions) -> Book:
     if meta is None:  # `---` text `---` that is not YAML metadata: rules around text
         items, meta = _parse(path, text, options, front_matter=False)
     book = book_meta(meta or {}, items, path)
-    items = [it for it in apply_langs(items) if isinstance(it, (Block, MdHeading))]
+    items = [replace(it, text=strip_marks(it.text)) if isinstance(it, MdHeading) else it
+             for it in apply_langs(items) if isinstance(it, (Block, MdHeading))]
     chapters = confirm_cast(group_chapters(items, chapter_level(items, options.chapter_level), book.title))
     if not any(b.text for c in chapters for b in c.blocks):
         raise BookError(f"{path}: the Markdown file has no text to read")

@@ -21,7 +21,7 @@ from markdown_it.token import Token
 from pipeline.errors import BookError
 from pipeline.ingest.limits import MAX_GRID_NESTING
 from pipeline.ingest.md_chunks import MarkdownLimit, make_parser
-from pipeline.ingest.md_lang import html_container_mark
+from pipeline.ingest.md_lang import html_container_mark, span_mark
 from pipeline.ingest.md_speakers import bold_name, split_speech
 from pipeline.ingest.options import IngestOptions
 from pipeline.ingest.xmlsafe import check_html
@@ -118,6 +118,7 @@ def inline_text(children: Sequence[Token] | None, options: IngestOptions) -> str
     """Spoken text of an inline token's children, with HARD/SOFT break marks."""
     out: list[str] = []
     skip_link = False
+    spans: list[bool] = []  # open <span>s: whether each has a lang (a passage mark)
     for tok in children or ():
         kind = tok.type
         if skip_link:
@@ -133,7 +134,8 @@ def inline_text(children: Sequence[Token] | None, options: IngestOptions) -> str
         elif kind == "image" and options.image_alt:
             out.append(" " + inline_text(tok.children, options) + " ")
         elif kind == "html_inline":
-            out.append(_html_inline(tok.content, options))
+            mark = span_mark(tok.content, spans)
+            out.append(_html_inline(tok.content, options) if mark is None else mark)
     return "".join(out)
 
 

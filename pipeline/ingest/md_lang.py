@@ -3,8 +3,8 @@ divs `::: {lang=fr}` … `:::` and spans `[texte]{lang=fr}`.
 
 The marks never reach the spoken text: a span is read as its text, fence lines and
 attribute braces vanish. A whole block in another language gets `Block.lang` (so the
-recipe's `languages:` voice reads it); a span inside a paragraph stays in the
-paragraph's voice, as in EPUBs.
+recipe's `languages:` voice reads it); a span inside a paragraph (`[texte]{lang=fr}`,
+`<span lang="fr">`) becomes a passage of it (pipeline.ingest.passages), as in EPUBs.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
+from pipeline.ingest.passages import close_mark, open_mark, split_passages
 from pipeline.models import Block
 
 # Sentinel texts for an HTML block that only opens or closes a container (its lang kept).
@@ -23,6 +24,21 @@ _FENCE_CLOSE = re.compile(r"(?:^|\s):{3,}$")
 _SPAN = re.compile(r"\[([^\[\]\n]+)\]\{([^{}\n]*)\}")
 _HTML_OPEN = re.compile(r"^\s*<(div|section|article|aside|blockquote)\b([^>]*)>\s*$", re.IGNORECASE)
 _HTML_CLOSE = re.compile(r"^\s*</(div|section|article|aside|blockquote)\s*>\s*$", re.IGNORECASE)
+_SPAN_OPEN = re.compile(r"^<span\b([^>]*)>$", re.IGNORECASE)
+_SPAN_CLOSE = re.compile(r"^</span\s*>$", re.IGNORECASE)
+
+
+def span_mark(content: str, open_spans: list[bool]) -> str | None:
+    """Inline `<span lang=…>` / `</span>` as passage marks ("" for a span without lang);
+    None when `content` is another tag."""
+    opened = _SPAN_OPEN.match(content.strip())
+    if opened:
+        lang = _ATTR_LANG.search(opened.group(1))
+        open_spans.append(lang is not None)
+        return open_mark(lang.group(1)) if lang else ""
+    if _SPAN_CLOSE.match(content.strip()):
+        return close_mark() if open_spans and open_spans.pop() else ""
+    return None
 
 
 def html_container_mark(content: str) -> Block | None:
@@ -62,7 +78,7 @@ def apply_langs(items: Sequence[object]) -> list[object]:
         text, span_lang = _spans(text)
         lang = span_lang or (stack[-1] if stack else None) or it.lang
         if text:
-            out.append(replace(it, text=text, lang=lang))
+            out.extend(split_passages(replace(it, text=text, lang=lang), None))
         if closing:
             stack.pop()
     return out
@@ -74,4 +90,9 @@ def _spans(text: str) -> tuple[str, str | None]:
     if whole:
         lang = _ATTR_LANG.search(whole.group(2))
         return whole.group(1), lang.group(1) if lang else None
-    return _SPAN.sub(lambda m: m.group(1), text), None
+    return _SPAN.sub(_span_text, text), None
+
+
+def _span_text(m: re.Match[str]) -> str:
+    lang = _ATTR_LANG.search(m.group(2))
+    return open_mark(lang.group(1)) + m.group(1) + close_mark() if lang else m.group(1)

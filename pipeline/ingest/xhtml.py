@@ -12,119 +12,42 @@ from __future__ import annotations
 
 import copy
 import itertools
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from lxml import etree
 
-from pipeline.models import Block, BlockKind
+from pipeline.ingest.passages import split_passages, strip_marks
+from pipeline.ingest.xhtml_inline import (  # noqa: F401 (re-exported for the EPUB reader and tests)
+    BLOCK_TAGS,
+    CONTAINERS,
+    EPUB_TYPE,
+    HEADINGS,
+    LINE_BREAK,
+    NOTE_MARK_RE,
+    NOTE_ROLES,
+    NOTE_TYPES,
+    REF_TYPES,
+    SCENE_BREAK_RE,
+    SKIP_TAGS,
+    VERSE_CLASSES,
+    VERSE_TYPES,
+    XML_LANG,
+    _classes,
+    _gather_into,
+    gather,
+    heading_text,
+    is_note_body,
+    is_note_reference,
+    lang_of,
+    local,
+    types_of,
+)
+from pipeline.models import NO_SPACE_LANGUAGES, Block, BlockKind
 
-EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
-XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-
-HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
-# Elements whose content is walked for further blocks.
-CONTAINERS = frozenset({
-    "body", "section", "article", "div", "main", "header", "footer", "hgroup", "figure",
-    "aside", "nav", "blockquote", "details", "summary", "address", "center", "li", "dd", "td", "th",
-})
-BLOCK_TAGS = CONTAINERS | HEADINGS | frozenset({
-    "p", "ul", "ol", "dl", "dt", "table", "tr", "tbody", "thead", "tfoot", "hr", "pre",
-    "figcaption", "caption", "img", "svg", "math",
-})
-SKIP_TAGS = frozenset({"head", "script", "style", "template", "rt", "rp", "svg", "audio", "video", "object"})
-NOTE_TYPES = frozenset({"footnote", "endnote", "rearnote", "note", "footnotes", "rearnotes"})
-NOTE_ROLES = frozenset({"doc-footnote", "doc-endnote", "doc-noteref", "doc-backlink"})
-REF_TYPES = frozenset({"noteref", "backlink", "pagebreak"})
-VERSE_TYPES = frozenset({"z3998:poem", "z3998:verse", "z3998:song", "z3998:lyrics", "z3998:hymn"})
-VERSE_CLASSES = frozenset({"verse", "poem", "poetry", "stanza", "song"})
-SCENE_BREAK_RE = re.compile(r"^[\s*⁂⁎∗·•~#§]+$")
 DIRECTION = "z3998:stage-direction"
 _OPEN, _CLOSE = "\ufdd0", "\ufdd1"  # noncharacters marking stage directions inside a speech
-LINE_BREAK = "\x00"  # marks <br/> while gathering; source newlines are plain whitespace
-NOTE_MARK_RE = re.compile(r"^[\s\[\](){}0-9ivxlcdmIVXLCDM*†‡§¶#a-z,.-]{1,8}$")
-
-
-def local(tag: object) -> str:
-    """Tag name without namespace ('' for comments and processing instructions)."""
-    return tag.rpartition("}")[2].lower() if isinstance(tag, str) else ""
-
-
-def types_of(el: etree._Element) -> frozenset[str]:
-    """The element's epub:type tokens (namespaced or, after HTML parsing, literal)."""
-    value = el.get(EPUB_TYPE) or el.get("epub:type") or ""
-    return frozenset(value.split())
-
-
-def _classes(el: etree._Element) -> frozenset[str]:
-    return frozenset((el.get("class") or "").lower().split())
-
-
-def lang_of(el: etree._Element) -> str | None:
-    return el.get(XML_LANG) or el.get("lang") or None
-
-
-def is_note_reference(el: etree._Element) -> bool:
-    """noteref/backlink markers, and `<sup><a href=#…>1</a></sup>` / `<a href=#…><sup>1</sup></a>`."""
-    if types_of(el) & REF_TYPES or (el.get("role") or "") in NOTE_ROLES:
-        return True
-    name = local(el.tag)
-    if name == "sup":
-        links = [c for c in el if local(c.tag) == "a" and "#" in (c.get("href") or "")]
-        return bool(links) and bool(NOTE_MARK_RE.match("".join(el.itertext()) or "x"))
-    if name == "a" and "#" in (el.get("href") or ""):
-        has_sup = any(local(c.tag) == "sup" for c in el)
-        return has_sup and bool(NOTE_MARK_RE.match("".join(el.itertext()) or "x"))
-    return False
-
-
-def is_note_body(el: etree._Element) -> bool:
-    """Footnote/endnote bodies placed in the flow (asides), which are not read there."""
-    return bool(types_of(el) & NOTE_TYPES and local(el.tag) == "aside") or (el.get("role") or "") in {
-        "doc-footnote", "doc-endnote"}
-
-
-def gather(el: etree._Element, image_alt: bool = False, skip_lists: bool = False) -> str:
-    """Inline text of `el` with `<br/>` as "\\n"; lines whitespace-collapsed."""
-    parts: list[str] = []
-    _gather_into(el, parts, image_alt, skip_lists)
-    lines = (" ".join(line.split()) for line in "".join(parts).split(LINE_BREAK))
-    return "\n".join(line for line in lines if line)
-
-
-def _gather_into(el: etree._Element, parts: list[str], image_alt: bool, skip_lists: bool) -> None:
-    """Depth-first over inline content with an explicit stack (never Python recursion)."""
-    if el.text:
-        parts.append(el.text)
-    # Each frame: the children still to visit, and what to append when they are done.
-    stack: list[tuple[Iterator[etree._Element], str]] = [(iter(el), "")]
-    while stack:
-        child = next(stack[-1][0], None)
-        if child is None:
-            parts.append(stack.pop()[1])
-            continue
-        name = local(child.tag)
-        tail = child.tail or ""
-        if not name or name in SKIP_TAGS or is_note_reference(child) or is_note_body(child):
-            pass
-        elif name == "br":
-            parts.append(LINE_BREAK)
-        elif name == "img":
-            if image_alt and child.get("alt", "").strip():
-                parts.append(f" {child.get('alt')} ")
-        elif not (skip_lists and name in {"ul", "ol"}):
-            spacer = " " if name in BLOCK_TAGS else ""
-            parts.append(spacer + (child.text or ""))
-            stack.append((iter(child), spacer + tail))
-            continue
-        parts.append(tail)
-
-
-def heading_text(el: etree._Element) -> str:
-    """A heading's text on one line (no note digits, no furigana)."""
-    return " ".join(gather(el).split())
 
 
 @dataclass
@@ -166,7 +89,9 @@ class BlockWalker:
             return
         lang = ctx.lang if ctx.lang and _primary(ctx.lang) != self.book_primary else None
         speaker = ctx.speaker if role == "text" else None
-        self.pieces[-1].blocks.append(Block(kind, text, lang if self.book_primary else None, speaker, role, joined))
+        block = Block(kind, text, lang if self.book_primary else None, speaker, role, joined)
+        self.pieces[-1].blocks.extend(split_passages(block, self.book_primary or None,
+                                                     self.book_primary in NO_SPACE_LANGUAGES))
 
     def _maybe_split(self, el: etree._Element, deep: bool) -> None:
         if not self.split_ids:
@@ -237,12 +162,12 @@ class BlockWalker:
         if ctx.speaker and any(DIRECTION in types_of(e) for e in el.iter() if e is not el):
             self._speech_with_directions(el, ctx)
             return
-        text = gather(el, self.image_alt)
+        text = gather(el, self.image_alt, langs=True)  # inline passages in another language marked
         if not text:
             if "z3998:scene" in types_of(el) or local(el.tag) == "hr":
                 self._emit("scene_break", "", ctx)
             return
-        if SCENE_BREAK_RE.match(text):
+        if SCENE_BREAK_RE.match(strip_marks(text)):
             self._emit("scene_break", "", ctx)
         elif "\n" in text or ctx.verse:
             self._emit("verse", text, ctx)

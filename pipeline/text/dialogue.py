@@ -72,7 +72,7 @@ def split_dialogue(text: str, language: str) -> list[Piece]:
     else:
         spans = _speech_spans(text, primary)
         if spans and not no_space:
-            spans = _to_spaces(text, spans)
+            spans = [(a, b) for a, b, _ in widen_to_spaces(text, spans)]
     if not spans:
         return [Piece(text, False)]
     pieces: list[Piece] = []
@@ -136,19 +136,22 @@ def _dash_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _to_spaces(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Spans widened to the spaces around them (a quote takes the punctuation stuck to
-    it), and merged where they then touch."""
-    out: list[tuple[int, int]] = []
-    for start, end in spans:
+def widen_to_spaces(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """Spans widened to the spaces around them (a span takes the punctuation stuck to
+    it) and merged where they then touch: (start, end, index of the longest span merged)."""
+    out: list[tuple[int, int, int]] = []
+    for k, (start, end) in enumerate(spans):
+        length = end - start
         while start > 0 and not text[start - 1].isspace():
             start -= 1
         while end < len(text) and not text[end].isspace():
             end += 1
         if out and start <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(end, out[-1][1]))
+            a, b, best = out[-1]
+            longest = best if spans[best][1] - spans[best][0] >= length else k
+            out[-1] = (a, max(b, end), longest)
         else:
-            out.append((start, end))
+            out.append((start, end, k))
     return out
 
 

@@ -286,9 +286,15 @@ def chapter_sentences(chapter: Chapter, splitter: SentenceSplitter, language: st
     return result
 
 
+_CLAUSE_END_RE = re.compile(rf"[,;:—–\-、，；：][{_CLOSE}]*$")
+
+
 def inner_boundary(text: str) -> Boundary:
-    """The cut between two pieces of one paragraph: a sentence if the first ends one."""
-    return Boundary.SENTENCE if _TERMINAL_RE.search(text) else Boundary.CLAUSE
+    """The cut between two pieces of one paragraph: a sentence if the first ends one, a
+    clause after a comma or a dash, else between words."""
+    if _TERMINAL_RE.search(text):
+        return Boundary.SENTENCE
+    return Boundary.CLAUSE if _CLAUSE_END_RE.search(text) else Boundary.WORD
 
 
 def _check_sentences(sentences: tuple[Sentence, ...], joiner: str, text: str) -> None:

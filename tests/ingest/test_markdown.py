@@ -415,10 +415,21 @@ def test_markdown_language_marks_set_the_block_language_and_are_not_read(tmp_pat
     path.write_text(LANGS, encoding="utf-8")
     blocks = load_book(path, IngestOptions()).chapters[0].blocks
     assert [(b.lang, b.text) for b in blocks[1:]] == [
-        (None, "She said bonjour à tous and left."),
+        (None, "She said"), ("fr", "bonjour à tous"), (None, "and left."),  # a passage of the paragraph
         ("fr", "Le vieux pêcheur regardait la mer depuis le quai."),
         ("fr", "Un autre paragraphe en français."),
         ("de", "Ein Absatz auf Deutsch."),
         ("fr", "Une phrase entière en français."),
         (None, "An English note in a plain fenced div."),
     ]
+    assert [b.joined for b in blocks[1:4]] == [False, True, True]
+
+
+def test_inline_html_spans_with_a_language_are_passages(tmp_path: Path) -> None:
+    path = tmp_path / "spans.md"
+    path.write_text('# One\n\nHe said <span lang="fr">tout est pour le mieux</span>, and <span>left</span>.\n\n'
+                    '## <span lang="fr">Chapitre</span> deux\n\nText.\n', encoding="utf-8")
+    chapters = load_book(path, IngestOptions()).chapters
+    assert [(b.lang, b.text, b.joined) for b in chapters[0].blocks[1:]] == [
+        (None, "He said", False), ("fr", "tout est pour le mieux,", True), (None, "and left.", True)]
+    assert chapters[1].title == "Chapitre deux" and chapters[1].blocks[0].text == "Chapitre deux"
