@@ -21,7 +21,8 @@ from markdown_it.token import Token
 from pipeline.errors import BookError
 from pipeline.ingest.limits import MAX_GRID_NESTING
 from pipeline.ingest.md_chunks import MarkdownLimit, make_parser
-from pipeline.ingest.md_lang import html_container_mark, span_mark
+from pipeline.ingest.md_inline import HARD, SOFT, inline_text
+from pipeline.ingest.md_lang import html_container_mark
 from pipeline.ingest.md_speakers import bold_name, split_speech
 from pipeline.ingest.options import IngestOptions
 from pipeline.ingest.xmlsafe import check_html
@@ -29,8 +30,6 @@ from pipeline.models import Block
 
 __all__ = ["Item", "MdHeading", "make_parser", "walk_tokens"]
 
-HARD = "\n"  # a hard line break (two trailing spaces, backslash, <br>)
-SOFT = "\x0b"  # a soft line break (source line wrap); decided per block later
 
 _URL = re.compile(
     r"(?:(?:https?|ftp)://|www\.|mailto:)(?:[^\s<>\"]*[^\s<>\".,;:!?)\]'»”])?", re.IGNORECASE
@@ -39,8 +38,6 @@ _URL = re.compile(
 # would make re.sub build a fragment per word: 300 MB for a 9 MB paragraph).
 _SPACES = re.compile(r"[^\S\n]{2,}|[^\S\n ]")
 _SCENE = re.compile(r"(?:[*⁂✱]\s*)+|(?:[-–—~=·•_]\s*){3,}")
-_ALT = re.compile(r"""\balt\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
-_TAG_NAME = re.compile(r"<\s*([a-zA-Z][a-zA-Z0-9]*)")
 
 VERSE_MAX_MEDIAN = 80  # hard-broken lines at most this long (median) read as verse
 QUOTE_VERSE_MAX = 60  # soft-wrapped blockquote lines all at most this long → verse
@@ -100,43 +97,6 @@ def text_block(raw: str, quoted: bool = False) -> Block | None:
     if _is_verse(lines, soft):
         return Block("verse", "\n".join(lines))
     return Block("paragraph", " ".join(lines))
-
-
-def _html_inline(content: str, options: IngestOptions) -> str:
-    """Inline HTML: tags vanish; <br> is a hard break, <img alt> spoken only on request."""
-    match = _TAG_NAME.match(content)
-    name = match.group(1).lower() if match else ""
-    if name == "br":
-        return HARD
-    if name == "img" and options.image_alt:
-        alt = _ALT.search(content)
-        return " " + next((g for g in alt.groups() if g), "") + " " if alt else ""
-    return ""
-
-
-def inline_text(children: Sequence[Token] | None, options: IngestOptions) -> str:
-    """Spoken text of an inline token's children, with HARD/SOFT break marks."""
-    out: list[str] = []
-    skip_link = False
-    spans: list[bool] = []  # open <span>s: whether each has a lang (a passage mark)
-    for tok in children or ():
-        kind = tok.type
-        if skip_link:
-            skip_link = kind != "link_close"
-        elif kind in ("text", "code_inline", "text_special"):
-            out.append(tok.content)
-        elif kind == "softbreak":
-            out.append(SOFT)
-        elif kind == "hardbreak":
-            out.append(HARD)
-        elif kind == "link_open" and tok.markup == "autolink":
-            skip_link = True
-        elif kind == "image" and options.image_alt:
-            out.append(" " + inline_text(tok.children, options) + " ")
-        elif kind == "html_inline":
-            mark = span_mark(tok.content, spans)
-            out.append(_html_inline(tok.content, options) if mark is None else mark)
-    return "".join(out)
 
 
 # --- raw HTML blocks -----------------------------------------------------------------
