@@ -2,10 +2,10 @@
 
 Run: python bench/dialogue.py [corpus_dir]
 
-Against bench/labels/pride-and-prejudice-i-vi.txt (the speaker of every paragraph with
-quoted speech in chapters I to VI, labelled by hand): paragraphs with speech found,
-quotes attributed (coverage) and attributed right (precision; aliases such as "Miss
-Lucas" for Charlotte count as the same person). Then, per corpus book, paragraphs with
+Against each bench/labels/*.txt (the speaker of every paragraph with quoted speech in a
+passage, labelled by hand: Pride and Prejudice I–VI, A Christmas Carol Stave I):
+paragraphs with speech found, quotes attributed (coverage) and attributed right
+(precision; aliases such as "Miss Lucas" for Charlotte count as the same person). Then, per corpus book, paragraphs with
 speech and attributed, and the plan's credits without and with `dialogue:` (a second
 voice for every quote), i.e. what a dialogue voice costs.
 """
@@ -13,7 +13,7 @@ voice for every quote), i.e. what a dialogue voice costs.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from pipeline.ingest import load_book
@@ -22,8 +22,7 @@ from pipeline.text.dialogue import Piece, attribute, split_dialogue
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE.parent.parent / "shared" / "corpus"
-LABELS = HERE / "labels" / "pride-and-prejudice-i-vi.txt"
-LABELLED_BOOK = "jane-austen_pride-and-prejudice.epub"
+LABEL_FILES = tuple(sorted((HERE / "labels").glob("*.txt")))
 OPENERS = "“\"«„「『—–― "
 
 
@@ -51,24 +50,31 @@ class Accuracy:
         return self.attributed / self.labelled if self.labelled else 0.0
 
 
-def read_labels(path: Path) -> tuple[list[Label], dict[str, str]]:
-    """The labels and the alias map (alias, casefolded → canonical name)."""
-    labels: list[Label] = []
-    aliases: dict[str, str] = {}
+@dataclass(frozen=True)
+class LabelSet:
+    book: str  # the corpus file
+    labels: tuple[Label, ...]
+    aliases: dict[str, str]  # alias, casefolded → canonical name
+
+
+def read_labels(path: Path) -> LabelSet:
+    book, labels, aliases = "", [], {}
     for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("= "):
+        if line.startswith("book:"):
+            book = line.partition(":")[2].strip()
+        elif line.startswith("= "):
             name, _, rest = line[2:].partition(":")
             for alias in (name, *rest.split(",")):
                 aliases[alias.strip().casefold()] = name.strip()
         elif line.strip() and not line.startswith("#"):
             chapter, start, speaker = (part.strip() for part in line.split("|"))
             labels.append(Label(chapter, start, speaker))
-    return labels, aliases
+    return LabelSet(book, tuple(labels), aliases)
 
 
 def speech_paragraphs(book: Book, chapter: str, language: str = "en") -> list[tuple[str, list[Piece]]]:
     """(paragraph text, attributed pieces) of every paragraph with speech in the chapter."""
-    ch = next(c for c in book.chapters if c.title.split()[-1].rstrip(".") == chapter)
+    ch = next(c for c in book.chapters if c.title.startswith(chapter + ":") or c.title.split()[-1] == chapter)
     out = []
     for b in ch.blocks:
         pieces = attribute(split_dialogue(b.text, language), language) if b.kind == "paragraph" else []
@@ -77,7 +83,7 @@ def speech_paragraphs(book: Book, chapter: str, language: str = "en") -> list[tu
     return out
 
 
-def evaluate(book: Book, labels: list[Label], aliases: dict[str, str]) -> Accuracy:
+def evaluate(book: Book, labels: tuple[Label, ...], aliases: dict[str, str]) -> Accuracy:
     """Labels matched to found paragraphs in reading order by their first words."""
     found = extra = attributed = correct = 0
     for chapter in dict.fromkeys(lb.chapter for lb in labels):
@@ -118,17 +124,24 @@ def _corpus_rows(corpus: Path) -> None:
 
 def main(argv: list[str]) -> int:
     corpus = Path(argv[1]) if len(argv) > 1 else CORPUS
-    if not (corpus / LABELLED_BOOK).is_file():
+    sets = [read_labels(p) for p in LABEL_FILES]
+    if not all((corpus / ls.book).is_file() for ls in sets):
         print(f"corpus not found at {corpus}; pass its directory")
         return 2
-    labels, aliases = read_labels(LABELS)
-    acc = evaluate(load_book(corpus / LABELLED_BOOK), labels, aliases)
-    print(f"Pride and Prejudice I–VI, {acc.labelled} labelled paragraphs with speech:")
-    print(f"  found {acc.found} ({acc.found / acc.labelled:.1%}), {acc.extra} found that are not labelled")
-    print(f"  attributed {acc.attributed} (coverage {acc.coverage:.1%}), right {acc.correct} "
-          f"(precision {acc.precision:.1%})")
+    total = Accuracy(0, 0, 0, 0, 0)
+    for path, ls in zip(LABEL_FILES, sets, strict=True):
+        acc = evaluate(load_book(corpus / ls.book), ls.labels, ls.aliases)
+        total = Accuracy(*(a + b for a, b in zip(astuple(total), astuple(acc), strict=True)))
+        _print(path.stem, acc)
+    _print("all labelled passages", total)
     _corpus_rows(corpus)
     return 0
+
+
+def _print(name: str, acc: Accuracy) -> None:
+    print(f"{name}: {acc.labelled} labelled paragraphs with speech; found {acc.found} "
+          f"({acc.found / acc.labelled:.1%}), {acc.extra} found that are not labelled; attributed "
+          f"{acc.attributed} (coverage {acc.coverage:.1%}), right {acc.correct} (precision {acc.precision:.1%})")
 
 
 if __name__ == "__main__":

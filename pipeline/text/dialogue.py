@@ -41,7 +41,8 @@ _SPEECH_END = re.compile(r"[.,!?…;:—–\-。、！？」』]$")
 _VERBS: dict[str, str] = {
     "en": r"said|says|asked|asks|cried|replied|answered|returned|continued|added|exclaimed|observed|rejoined|"
           r"resumed|whispered|shouted|called|began|repeated|remarked|interrupted|murmured|muttered|declared|"
-          r"insisted|inquired|enquired|demanded|retorted|explained|protested|pleaded|sighed|laughed|went on",
+          r"insisted|inquired|enquired|demanded|retorted|explained|protested|pleaded|sighed|laughed|went on|"
+          r"mused|faltered|hinted|pursued|growled|groaned|sobbed|stammered|screamed|roared|gasped|urged|suggested",
     "fr": r"dit|répondit|demanda|reprit|ajouta|cria|s'écria|s’écria|continua|poursuivit|répliqua|murmura",
     "es": r"dijo|respondió|preguntó|replicó|añadió|exclamó|contestó|prosiguió|gritó",
     "pt": r"disse|respondeu|perguntou|acrescentou|exclamou|continuou|gritou",
@@ -50,7 +51,7 @@ _VERBS: dict[str, str] = {
 }
 _TITLES = (r"(?:Mr|Mrs|Miss|Ms|Dr|Sir|Lady|Lord|Colonel|Captain|Inspector|Doctor|Professor|Uncle|Aunt|Madame|"
            r"Monsieur|Don|Doña|Herr|Frau)\.?")
-_NAME = rf"(?:{_TITLES}\s+)?(?:St\.\s+)?[^\W\d_][\w'’-]+(?:\s+[^\W\d_][\w'’-]+)?"
+_NAME = rf"(?:[Tt]he\s+)?(?:{_TITLES}\s+)?(?:St\.\s+)?[^\W\d_][\w'’-]+(?:\s+[^\W\d_][\w'’-]+)?"
 _NOT_NAMES = frozenset({"i", "the", "then", "and", "but", "he", "she", "they", "it", "we", "you", "one"})
 
 
@@ -184,7 +185,7 @@ def _clean(name: str) -> str | None:
     """The capitalized words of a match ("Mrs. Bennet to" → "Mrs. Bennet"), or None
     for a pronoun, a sentence word ("Then") or a title alone."""
     words: list[str] = []
-    for word in name.rstrip(",.;:!?").split():
+    for word in re.sub(r"^[Tt]he\s+", "", name.rstrip(",.;:!?")).split():  # "said the Ghost": Ghost
         if not word[:1].isupper():
             break
         if words or word.casefold() not in _NOT_NAMES:
