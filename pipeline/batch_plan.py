@@ -73,7 +73,18 @@ class BatchPlan:
             "cached_segments": sum(1 for b in self.books for j in b.plan.jobs if j.key in b.free),
             "shared_segments": sum(b.shared for b in self.books),
             "credits_to_spend": self.to_spend,
+            **({"money": money} if (money := self.money()) else {}),
         }
+
+    def money(self) -> dict[str, dict[str, float]]:
+        """Per currency, what the priced books' credits cost (books without `price:` left out)."""
+        out: dict[str, dict[str, float]] = {}
+        for b in self.books:
+            if b.plan.price is not None:
+                row = out.setdefault(b.plan.price.currency, {"planned": 0.0, "to_spend": 0.0})
+                row["planned"] = round(row["planned"] + b.plan.price.of(b.plan.credits), 6)
+                row["to_spend"] = round(row["to_spend"] + b.plan.price.of(b.to_spend), 6)
+        return out
 
     def to_dict(self) -> dict[str, object]:
         return {"books": [b.to_dict() for b in self.books], "totals": self.totals()}

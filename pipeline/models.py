@@ -204,6 +204,20 @@ class ChapterPlan:
 
 
 @dataclass(frozen=True)
+class Price:
+    """What a credit costs the user (recipe `price:`), so a plan can show money."""
+
+    per_credit: float
+    currency: str  # as the user writes it: USD, EUR, GBP
+
+    def of(self, credits: int) -> float:
+        return round(credits * self.per_credit, 6)
+
+    def label(self, credits: int) -> str:
+        return f"{self.of(credits):,.2f} {self.currency}"
+
+
+@dataclass(frozen=True)
 class Plan:
     title: str
     authors: tuple[str, ...]
@@ -215,6 +229,7 @@ class Plan:
     warnings: tuple[str, ...] = ()
     note_markers: int = 0  # plain note references ([1], ¹) not read (pipeline.text.notes)
     note_paragraphs: int = 0  # note paragraphs not read
+    price: Price | None = None  # the recipe's price per credit, for money beside credits
 
     @property
     def active(self) -> tuple[ChapterPlan, ...]:

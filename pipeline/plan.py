@@ -23,6 +23,7 @@ from pipeline.models import (
     ChapterPlan,
     Job,
     Plan,
+    Price,
     Segment,
     Sentence,
     TTSRequest,
@@ -128,6 +129,7 @@ def make_plan(recipe: Recipe, backend: str, voices: VoicePicker, book: Book | No
         warnings=tuple(warnings),
         note_markers=notes.markers,
         note_paragraphs=notes.notes,
+        price=recipe.price,
     )
 
 
@@ -370,6 +372,8 @@ def plan_to_dict(plan: Plan, cached: set[str] | None = None) -> dict[str, object
     if cached is not None:
         totals["cached_segments"] = sum(r["cached_segments"] for r in chapters)  # type: ignore[misc]
         totals["credits_to_spend"] = sum(r["credits_to_spend"] for r in chapters)  # type: ignore[misc]
+    if plan.price is not None:
+        totals["money"] = money(plan.price, plan.credits, totals.get("credits_to_spend", plan.credits))
     return {
         "book": {"title": plan.title, "authors": list(plan.authors), "language": plan.language},
         "backend": plan.backend,
@@ -378,6 +382,13 @@ def plan_to_dict(plan: Plan, cached: set[str] | None = None) -> dict[str, object
         "removed_chars": dict(sorted(plan.removed_chars.items())),
         "notes": {"markers": plan.note_markers, "paragraphs": plan.note_paragraphs},
     }
+
+
+def money(price: Price, planned: int, to_spend: object) -> dict[str, object]:
+    """`totals.money` of `plan --json`: the credits in the recipe's currency."""
+    spend = to_spend if isinstance(to_spend, int) else planned
+    return {"currency": price.currency, "per_credit": price.per_credit, "planned": price.of(planned),
+            "to_spend": price.of(spend)}
 
 
 def _num(x: float) -> float | int:

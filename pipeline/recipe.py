@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pipeline.errors import BookError, RecipeError
 from pipeline.ingest import EPUB_SUFFIXES, MARKDOWN_SUFFIXES, IngestOptions, check_regular_file
-from pipeline.models import AudioSettings, EngineSettings, Pauses
+from pipeline.models import AudioSettings, EngineSettings, Pauses, Price
 from pipeline.recipe_rules import ChapterRule, parse_rules
-from pipeline.recipe_values import parse_emotion, parse_language, parse_speed
+from pipeline.recipe_values import parse_emotion, parse_language, parse_price, parse_speed
 from pipeline.recipe_voices import (
     CastMember,
     DialogueVoice,
@@ -32,7 +32,7 @@ TOP_KEYS = (
     "book", "title", "author", "language", "voice", "emotion", "speed", "allow_any_speed",
     "max_chars", "billing_unit", "cuts", "titles", "heading_chapters", "include_matter", "speak_titles", "strip_quotes",
     "voices", "cast", "speaker_names", "languages", "min_passage", "dialogue", "markdown", "chapters", "lexicon",
-    "pauses", "output", "synthesis",
+    "pauses", "output", "synthesis", "price",
 )
 
 
@@ -68,6 +68,7 @@ class Recipe:
     languages: tuple[LanguageVoice, ...] = ()  # a voice per language passage
     min_passage: int = 40  # a language passage shorter than this stays in the surrounding voice
     dialogue: DialogueVoice | None = None  # quoted speech in prose in its own voice (None: off)
+    price: Price | None = None  # money per credit, shown beside credits by `plan`
     ingest: IngestOptions = field(default_factory=IngestOptions)
     normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
     chapters: tuple[ChapterRule, ...] = ()
@@ -127,6 +128,8 @@ def parse_recipe(top: LineDict, where: Where) -> Recipe:
     if "voices" in top:
         fields["voices"] = _existing_file(top["voices"], at(top, "voices", where), base)
     _parse_cast_keys(top, where, fields)
+    if "price" in top:
+        fields["price"] = parse_price(top["price"], at(top, "price", where))
     if "markdown" in top:
         fields["ingest"] = _parse_markdown(top, where, fields.get("include_matter", False))
     elif "include_matter" in fields:

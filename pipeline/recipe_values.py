@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.models import EMOTIONS, VENDOR_LANGUAGES
-from pipeline.yamlsrc import Where, get_float, get_int, get_str
+from pipeline.models import EMOTIONS, VENDOR_LANGUAGES, Price
+from pipeline.yamlsrc import Where, at, get_float, get_int, get_str, mapping
 
 VENDOR_SPEEDS = (0.5, 1.0, 2.0)
 
@@ -29,3 +29,16 @@ def parse_speed(value: Any, where: Where, allow_any: bool) -> float:
     if not allow_any and speed not in VENDOR_SPEEDS:
         raise where.error(f"{value} is not a documented speed (0.5, 1, 2); set allow_any_speed: true to send it anyway")
     return speed
+
+
+def parse_price(value: Any, where: Where) -> Price:
+    """`price: {per_credit: 0.0012, currency: USD}`: money beside credits in `plan`."""
+    d = mapping(value, where, ("per_credit", "currency"))
+    for key in ("per_credit", "currency"):
+        if key not in d:
+            raise where.error(f"needs `{key}:` (e.g. price: {{per_credit: 0.0012, currency: USD}})")
+    currency = get_str(d["currency"], at(d, "currency", where)).strip()
+    if len(currency) > 8:
+        raise at(d, "currency", where).error(f"'{currency[:20]}' is not a currency code like USD or EUR")
+    return Price(get_float(d["per_credit"], at(d, "per_credit", where), lo=0, hi=1000), currency)
+

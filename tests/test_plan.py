@@ -83,3 +83,43 @@ def test_war_and_peace_has_no_heading_only_chapter(capsys: pytest.CaptureFixture
     folded = [c for c in data["chapters"] if c.get("skip_reason", "").startswith("heading only")]
     assert len(folded) >= 20
     assert any(c["title"] == "Book I, Part I: 1805 — Chapter I" for c in active)
+
+
+def test_a_price_shows_money_beside_credits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    book = tmp_path / "book.md"
+    book.write_text(BOOK, encoding="utf-8")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("book: book.md\nprice: {per_credit: 0.0125, currency: EUR}\n", encoding="utf-8")
+    totals = plan_json(capsys, recipe)["totals"]
+    assert totals["money"] == {"currency": "EUR", "per_credit": 0.0125, "planned": totals["credits"] * 0.0125,
+                               "to_spend": totals["credits_to_spend"] * 0.0125}
+    assert main(["plan", str(recipe), "--backend", "local"]) == 0
+    out = capsys.readouterr().out
+    assert f"Price: {totals['credits']} credits = {totals['credits'] * 0.0125:,.2f} EUR at 0.0125 EUR per credit" in out
+
+
+def test_a_batch_sums_money_per_currency(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.md").write_text(BOOK.replace("Folding", f"Folding {name}"), encoding="utf-8")
+    (tmp_path / "cat.yaml").write_text("defaults:\n  price: {per_credit: 0.01, currency: USD}\n"
+                                       "  output: {directory: 'out/{slug}'}\nbooks: [a.md, b.md]\n", encoding="utf-8")
+    data = plan_json(capsys, tmp_path / "cat.yaml")
+    credits = data["totals"]["credits"]
+    assert data["totals"]["money"] == {"USD": {"planned": round(credits * 0.01, 6),
+                                               "to_spend": round(data["totals"]["credits_to_spend"] * 0.01, 6)}}
+    assert all(b["totals"]["money"]["currency"] == "USD" for b in data["books"])
+
+
+@pytest.mark.parametrize(("price", "message"), [
+    ("{per_credit: 0.01}", "needs `currency:`"),
+    ("{per_credit: -1, currency: USD}", "price.per_credit"),
+    ("{per_credit: 0.01, currency: USD, tax: 3}", "price.tax: unknown key"),
+    ("0.01", "price: expected a mapping"),
+])
+def test_bad_prices_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], price: str, message: str) -> None:
+    (tmp_path / "book.md").write_text(BOOK, encoding="utf-8")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"book: book.md\nprice: {price}\n", encoding="utf-8")
+    assert main(["plan", str(recipe), "--backend", "local"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err

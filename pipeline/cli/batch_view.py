@@ -52,6 +52,11 @@ def print_batch_plan(plan: BatchPlan, as_json: bool) -> None:
     console.print(table)
     console.print(f"Total: [bold]{t['credits_to_spend']:,} credits to spend[/bold] on {t['books']} books "
                   f"({t['credits']:,} planned, {t['cached_segments']:,} segments cached or shared).")
+    priced = sum(1 for b in plan.books if b.plan.price is not None)
+    for currency, row in plan.money().items():
+        console.print(f"Price: [bold]{row['to_spend']:,.2f} {currency} to spend[/bold] ({row['planned']:,.2f} "
+                      f"planned)" + ("" if priced == len(plan.books) else f"; {len(plan.books) - priced} books "
+                                     "without `price:` are not counted"))
 
 
 def print_book_table(rows: list[BookRow], billed: bool, title: str) -> None:

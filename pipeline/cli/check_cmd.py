@@ -13,6 +13,7 @@ def _fmt(x: float | None, unit: str = "") -> str:
 
 
 RECIPE_SUFFIXES = (".yaml", ".yml", ".epub", ".md", ".markdown")
+RULE_FAILED = 4  # a delivery rule failed: the files are there, a distributor would reject them
 
 
 def _targets(paths: tuple[Path, ...]) -> list[Path]:
@@ -48,8 +49,8 @@ def check(ctx: click.Context, paths: tuple[Path, ...], profile: str, as_json: bo
     Reports duration, sample rate, channels, bitrate and CBR/VBR, integrated loudness,
     RMS, true peak, noise floor, chapters, tags and cover, and judges each file.
 
-    Exit codes: 0 every rule passed, 1 at least one rule failed, 2 a file could not
-    be read.
+    Exit codes: 0 every rule passed, 4 at least one rule failed (1 stays "a bug"),
+    2 a file could not be read.
     """
     from pipeline.audio.check import check_path  # numpy/scipy: only when checking
 
@@ -63,7 +64,7 @@ def check(ctx: click.Context, paths: tuple[Path, ...], profile: str, as_json: bo
             if len(targets) > 1:
                 click.echo(f"== {target}")
             _print_table(report.to_dict())
-    ctx.exit(0 if all(r.passed for r in reports) else 1)
+    ctx.exit(0 if all(r.passed for r in reports) else RULE_FAILED)
 
 
 def _print_table(data: dict) -> None:

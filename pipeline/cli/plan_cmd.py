@@ -150,6 +150,10 @@ def _print_table(result: Plan, data: dict) -> None:
         f"{t.get('cached_segments', 0):,} segments cached, "
         f"{t.get('credits_to_spend', t['credits']):,} credits to spend."
     )
+    if result.price is not None:
+        price, spend = result.price, t.get("credits_to_spend", t["credits"])
+        console.print(f"Price: {t['credits']:,} credits = [bold]{price.label(t['credits'])}[/bold] at "
+                      f"{price.per_credit:g} {price.currency} per credit; to spend {price.label(spend)}.")
     if t.get("title_credits"):
         console.print(f"Headings as their own requests (titles: separate, so their pause is heard) add "
                       f"{t['title_credits']:,} credits; `titles: merged` packs them with the text.")
