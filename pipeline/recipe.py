@@ -269,7 +269,7 @@ def _parse_pauses(value: Any, where: Where) -> Pauses:
 
 
 OUTPUT_KEYS = ("directory", "formats", "sample_rate", "channels", "loudness", "true_peak", "mp3_bitrate", "m4b_bitrate")
-FORMATS = ("mp3", "m4b", "wav", "flac")
+FORMATS = ("mp3", "m4b", "wav", "flac", "book-mp3")
 
 
 def _parse_output(value: Any, where: Where, audio: AudioSettings, base: Path) -> tuple[AudioSettings, Path | None]:
@@ -284,7 +284,9 @@ def _parse_output(value: Any, where: Where, audio: AudioSettings, base: Path) ->
         raw = [d["formats"]] if isinstance(d["formats"], str) else get_list(d["formats"], w)
         formats = tuple(get_str(f, w.child(i), FORMATS) for i, f in enumerate(raw))
         if not formats:
-            raise w.error("list at least one format (mp3, m4b, wav, flac)")
+            raise w.error("list at least one format (mp3, m4b, wav, flac, book-mp3)")
+        if "book-mp3" in formats and "mp3" not in formats:
+            raise w.error("book-mp3 (one MP3 with chapters) is made from the chapter MP3s: add mp3 to formats")
         changes["formats"] = tuple(dict.fromkeys(formats))
     if "sample_rate" in d:
         changes["sample_rate"] = get_int(d["sample_rate"], at(d, "sample_rate", where), lo=8000, hi=96000)

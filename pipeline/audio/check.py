@@ -137,7 +137,7 @@ def _mp3_bitrate(f: FileFacts, p: Profile) -> RuleResult | None:
 
 
 def _duration(f: FileFacts, p: Profile) -> RuleResult | None:
-    if p.max_minutes is None or f.format in BOOK_CONTAINERS:
+    if p.max_minutes is None or f.format in BOOK_CONTAINERS or len(f.chapters) > 1:  # a whole book, with chapters
         return None
     minutes = f.duration_s / 60
     return RuleResult("duration", minutes <= p.max_minutes, f"{minutes:.1f} min (max {p.max_minutes:g})")

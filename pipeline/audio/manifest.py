@@ -144,6 +144,14 @@ class Manifest:
     def record_m4b(self, fingerprint: str, path: Path, measured: Measured) -> None:
         self.data["m4b"] = {"fingerprint": fingerprint, "file": _record(path, measured)}
 
+    def product_fingerprint(self, name: str) -> str | None:
+        """The fingerprint a whole-book product (the book MP3) was last built from."""
+        rec = self.data.get("products", {}).get(name)
+        return rec.get("fingerprint") if isinstance(rec, dict) else None
+
+    def record_product(self, name: str, fingerprint: str) -> None:
+        self.data.setdefault("products", {})[name] = {"fingerprint": fingerprint}
+
     def measured_files(self, out: Path, paths: Sequence[Path]) -> dict[Path, Measured]:
         """Measurements that still describe these delivered files (others are left out)."""
         recs = [r for e in self.data["chapters"].values() for r in e.get("files", {}).values()]

@@ -73,7 +73,7 @@ def _has_vbr_tag(frame: bytes) -> bool:
     return b"Xing" in frame[:64] or b"VBRI" in frame[:64]
 
 
-def _is_tag_frame(frame: bytes) -> bool:
+def is_tag_frame(frame: bytes) -> bool:
     return any(t in frame[:64] for t in (b"Xing", b"Info", b"VBRI"))
 
 
@@ -92,7 +92,7 @@ def scan_mp3(data: bytes) -> Mp3Scan | None:
         frame = data[pos : pos + hdr.length]
         if first is None:
             first = hdr
-            if _is_tag_frame(frame):
+            if is_tag_frame(frame):
                 vbr_tag = _has_vbr_tag(frame)
                 pos += hdr.length
                 continue

@@ -38,7 +38,7 @@ from pipeline.models import AudioSettings, Cover
 log = logging.getLogger(__name__)
 
 WORK_DIR = ".audiobook"
-KNOWN_FORMATS = frozenset({*CHAPTER_FORMATS, "m4b"})
+KNOWN_FORMATS = frozenset({*CHAPTER_FORMATS, "m4b", "book-mp3"})
 
 
 class PackageProgress(Protocol):
@@ -201,10 +201,12 @@ def assemble_book(
     manifest.drop_others([c.index for c in chapters], out_dir)
     rewritten = [p for b in built.values() for f, p in b.files.items() if f != "aac"]
     m4b = _package_m4b(chapters, info, cover, settings, out_dir, manifest, rewritten, progress)
+    book_mp3 = _package_book_mp3(chapters, info, cover, settings, out_dir, manifest, rewritten, progress)
     playlist = _package_playlist(chapters, info, settings, out_dir, manifest, m4b, rewritten)
     manifest.save()
     chapter_files = tuple(out_dir / f"{manifest.stem(c.index)}.{f}"
                           for c in chapters for f in CHAPTER_FORMATS if f in settings.formats)
+    chapter_files += (book_mp3,) if book_mp3 else ()
     reports = tuple(_report(t, built, manifest) for t in todo)
     measured = manifest.measured_files(out_dir, [*chapter_files, *([m4b] if m4b else [])])
     return PackageResult(chapter_files, m4b, playlist, tuple(rewritten), reports, measured)
@@ -248,6 +250,30 @@ def _package_m4b(chapters: Sequence[ChapterInput], info: BookInfo, cover: Cover,
             part.unlink(missing_ok=True)
         rewritten.append(path)
     manifest.record_m4b(fp, path, combine([manifest.measured(c.index, "aac") for c in chapters]))
+    return path
+
+
+def _package_book_mp3(chapters: Sequence[ChapterInput], info: BookInfo, cover: Cover, s: AudioSettings, out: Path,
+                      manifest: Manifest, rewritten: list[Path], progress: PackageProgress) -> Path | None:
+    """`book-mp3`: the chapter MP3s' frames in one file with ID3 chapters (checked by
+    decoding it: its figures are not combined from the chapters')."""
+    from pipeline.audio.book_mp3 import build_book_mp3
+
+    if "book-mp3" not in s.formats:
+        return None
+    path = out / f"{book_stem(info.title)}.mp3"
+    fp = _digest([[manifest.chapter(c.index)["fingerprint"] for c in chapters], info.title, info.authors,
+                  _cover_digest(cover)])
+    if manifest.product_fingerprint("book-mp3") != fp or not path.exists():
+        progress.package_step("book MP3")
+        part = atomic_target(path)
+        try:
+            build_book_mp3(part, info, cover, [(c.title, out / f"{manifest.stem(c.index)}.mp3") for c in chapters])
+            os.replace(part, path)
+        finally:
+            part.unlink(missing_ok=True)
+        rewritten.append(path)
+    manifest.record_product("book-mp3", fp)
     return path
 
 
