@@ -20,6 +20,7 @@ from pipeline.errors import AudiobookError, BudgetError, UserError
 from pipeline.models import Plan, TTSRequest, Voice, content_key
 from pipeline.plan import Reusable, make_plan, plan_to_dict
 from pipeline.recipe import Recipe
+from pipeline.retakes import Take, TakeChange, apply_takes, load_takes, resolve, save_takes
 from pipeline.synth.status import last_backend, store_summary
 from pipeline.synth.store import Store, voice_tag
 from pipeline.tts.choice import BackendChoice
@@ -55,10 +56,19 @@ def reuse_lookup(workspace: Workspace, backend: str) -> Iterator[Reusable | None
         store.close()
 
 
-def plan_build(recipe: Recipe, workspace: Workspace, backend: str) -> Plan:
-    """The plan for this output directory: clips it already has are reused, not re-bought."""
+def plan_build(recipe: Recipe, workspace: Workspace, backend: str, change: TakeChange | None = None) -> Plan:
+    """The plan for this output directory: clips it already has are reused, not re-bought,
+    and its retakes (with `change`: `--retake`/`--restore` applied) are read."""
+    return planned(recipe, workspace, backend, change)[0]
+
+
+def planned(recipe: Recipe, workspace: Workspace, backend: str,
+            change: TakeChange | None) -> tuple[Plan, tuple[Take, ...]]:
+    """The plan and the retakes it reads (to be saved once the build owns the directory)."""
     with reuse_lookup(workspace, backend) as lookup:
-        return make_plan(recipe, backend, voice_picker(backend, recipe.voices), reusable=lookup)
+        base = make_plan(recipe, backend, voice_picker(backend, recipe.voices), reusable=lookup)
+    takes = resolve(base, load_takes(workspace.state_dir), change, recipe.max_chars)
+    return apply_takes(base, takes, recipe.billing_unit), takes
 
 
 def fresh_plan(recipe: Recipe, backend: str) -> Plan:
@@ -146,7 +156,7 @@ def build(recipe: Recipe, choice: BackendChoice, options: BuildOptions) -> Build
     workspace = Workspace.of(recipe)
     check_output_dir(workspace.output_dir)  # before planning: a bad place fails in a second
     timer = _Timer()
-    plan = timer.run("plan", lambda: plan_build(recipe, workspace, choice.name))
+    plan, takes = timer.run("plan", lambda: planned(recipe, workspace, choice.name, options.retake))
     cached = cached_keys(workspace, plan)
     to_spend = sum(j.credits for j in plan.jobs if j.key not in cached)
     confirm_cost(plan, to_spend, recipe, options)
@@ -164,6 +174,8 @@ def build(recipe: Recipe, choice: BackendChoice, options: BuildOptions) -> Build
     try:
         note = claim(store, workspace.output_dir, owner_of(recipe, plan), force=options.force_output)
         report.warnings += [note] if note else []
+        if options.retake is not None:  # kept before anything is bought: a stopped build resumes them
+            save_takes(workspace.state_dir, takes)
         timer.run("synthesize", run.synthesize)
         if not options.skip_package:
             report.package = timer.run("package", run.package)

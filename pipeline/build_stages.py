@@ -15,6 +15,7 @@ from pipeline.build_report import PackageReport
 from pipeline.errors import AudiobookError, CorruptClipError, DiskFullError, StoppedError, is_disk_full
 from pipeline.models import Plan
 from pipeline.recipe import Recipe
+from pipeline.retakes import TakeChange
 from pipeline.synth.options import SynthOptions, SynthResult
 from pipeline.synth.store import Store
 from pipeline.tts.choice import BackendChoice, open_backend
@@ -35,6 +36,7 @@ class BuildOptions:
     package_progress: PackageProgress | None = None  # how far packaging is
     skip_package: bool = False
     force_output: bool = False  # take over an output directory that holds another book
+    retake: TakeChange | None = None  # --retake / --restore: segments to read again, or back to their first take
 
 
 def credit_cap(recipe: Recipe, options: BuildOptions) -> tuple[int | None, str]:

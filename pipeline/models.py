@@ -157,9 +157,11 @@ class TTSRequest:
         }
 
 
-def content_key(request: TTSRequest, backend: str) -> str:
-    """Content hash keying a clip: same text+voice+backend => same clip, never paid twice."""
-    payload = json.dumps({"backend": backend, **request.body()}, sort_keys=True, ensure_ascii=False)
+def content_key(request: TTSRequest, backend: str, take: int = 0) -> str:
+    """Content hash keying a clip: same text+voice+backend => same clip, never paid twice.
+    A retake (`take` > 0) is another clip of the same text, bought on purpose."""
+    takes = {"take": take} if take else {}
+    payload = json.dumps({"backend": backend, **request.body(), **takes}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pipeline.cli.options import backend_options, inputs_argument, load_batch_inputs
+from pipeline.cli.options import backend_options, inputs_argument, load_batch_inputs, take_change
 
 if TYPE_CHECKING:
     from pipeline.build import BuildResult
@@ -33,10 +33,15 @@ if TYPE_CHECKING:
 @click.option("--report", "report", type=click.Path(dir_okay=False),
               help="Where a batch writes its report (default: next to the catalogue, NAME.report.json; "
                    "else batch-report.json in the first book's output directory).")
+@click.option("--retake", type=click.Path(dir_okay=False),
+              help="Read again the segments FILE lists (proof page export, or CHAPTER:SEGMENT [= new text] "
+                   "lines): new takes are bought, only their chapters rebuilt, the old takes kept.")
+@click.option("--restore", type=click.Path(dir_okay=False),
+              help="Put the segments FILE lists back to their first take (from the cache: no credits).")
 @click.pass_context
 def build(ctx: click.Context, paths: tuple[str, ...], output: str | None, backend: str | None, api_url: str | None,
           api_key_file: str | None, yes: bool, max_credits: int | None, no_package: bool, force_output: bool,
-          report: str | None) -> None:
+          report: str | None, retake: str | None, restore: str | None) -> None:
     """Build the audiobook of RECIPE_OR_BOOK...: plan, synthesize, stitch, package, check.
 
     Several inputs, a directory of recipes or a catalogue make a batch: every recipe is
@@ -57,6 +62,7 @@ def build(ctx: click.Context, paths: tuple[str, ...], output: str | None, backen
     from pipeline.tts.choice import choose_backend
 
     inputs = load_batch_inputs(paths, output=Path(output).resolve() if output else None)
+    change = take_change(retake, restore, inputs)
     choice = choose_backend(backend, api_url, api_key_file)
     quiet = ctx.obj.get("quiet", False)
     if choice.name == "local":
@@ -67,7 +73,7 @@ def build(ctx: click.Context, paths: tuple[str, ...], output: str | None, backen
     options = BuildOptions(
         yes=yes, max_credits=max_credits,
         confirm=(lambda q: click.confirm(q, default=False, err=True)) if can_ask else None,
-        skip_package=no_package, force_output=force_output,
+        skip_package=no_package, force_output=force_output, retake=change,
     )
     if inputs.is_batch:
         from pipeline.cli.batch_view import run_batch_build

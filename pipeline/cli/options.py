@@ -9,6 +9,7 @@ import click
 
 from pipeline.catalogue import BatchInputs, load_inputs
 from pipeline.recipe import Recipe, load_recipe
+from pipeline.retakes import TakeChange
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,3 +46,21 @@ def load_batch_inputs(paths: tuple[str, ...], **overrides: Any) -> BatchInputs:
 def load_recipe_with_overrides(path: str, **overrides: Any) -> Recipe:
     """Load the recipe (or bare book) and apply command-line overrides that were given."""
     return load_recipe(path).with_overrides(**overrides)
+
+
+def take_change(retake: str | None, restore: str | None, inputs: BatchInputs) -> TakeChange | None:
+    """`--retake FILE` / `--restore FILE` as a TakeChange (one book only)."""
+    from pathlib import Path
+
+    from pipeline.errors import UserError
+    from pipeline.retakes import TakeChange, parse_retakes
+
+    if retake and restore:
+        raise UserError("--retake and --restore: give one of them")
+    given = retake or restore
+    if given is None:
+        return None
+    if inputs.is_batch:
+        raise UserError(f"--{'retake' if retake else 'restore'} names segments of one book: give one recipe")
+    return TakeChange(parse_retakes(Path(given)), restore=restore is not None, source=Path(given).name)
+

@@ -12,12 +12,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.cli.options import backend_options, inputs_argument, load_batch_inputs
+from pipeline.cli.options import backend_options, inputs_argument, load_batch_inputs, take_change
 from pipeline.models import EMOTIONS, Plan
 
 if TYPE_CHECKING:
     from pipeline.catalogue import BatchInputs
     from pipeline.recipe import Recipe
+    from pipeline.retakes import TakeChange
 
 EMOTION_NAMES = {v: k for k, v in EMOTIONS.items()}
 
@@ -32,9 +33,11 @@ EMOTION_NAMES = {v: k for k, v in EMOTIONS.items()}
 @click.option("--cuts", type=click.Choice(["clause", "word"]), help="Override where segments may be cut.")
 @click.option("-o", "--output", type=click.Path(file_okay=False),
               help="The build's output directory (for cached clips).")
+@click.option("--retake", type=click.Path(dir_okay=False),
+              help="Show what `build --retake FILE` would read again and what it costs.")
 @backend_options
 def plan(paths: tuple[str, ...], as_json: bool, segments: bool, show_cast: bool, max_chars: int | None,
-         cuts: str | None, output: str | None, backend: str | None, api_url: str | None,
+         cuts: str | None, output: str | None, retake: str | None, backend: str | None, api_url: str | None,
          api_key_file: str | None) -> None:
     """Show what building RECIPE_OR_BOOK... will cost, without any network.
 
@@ -52,6 +55,7 @@ def plan(paths: tuple[str, ...], as_json: bool, segments: bool, show_cast: bool,
 
     out = Path(output).resolve() if output else None
     inputs = load_batch_inputs(paths, max_chars=max_chars, cuts=cuts, output=out)
+    change = take_change(retake, None, inputs)
     choice = choose_backend(backend, api_url, api_key_file)
     if inputs.is_batch:
         _batch_plan(inputs, choice.name, as_json, segments)
@@ -61,8 +65,10 @@ def plan(paths: tuple[str, ...], as_json: bool, segments: bool, show_cast: bool,
         _print_cast(recipe, as_json)
         return
     workspace = Workspace.of(recipe)
-    result = plan_build(recipe, workspace, choice.name)
+    result = plan_build(recipe, workspace, choice.name, change)
     cached = cached_keys(workspace, result)
+    if change is not None:
+        _print_retakes(result, change, cached, as_json or segments)
     if segments:
         _print_segments(result)
     elif as_json:
@@ -71,6 +77,14 @@ def plan(paths: tuple[str, ...], as_json: bool, segments: bool, show_cast: bool,
         _print_table(result, plan_to_dict(result, cached))
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
+
+
+def _print_retakes(result: Plan, change: TakeChange, cached: set[str], to_stderr: bool) -> None:
+    """What `build --retake` buys: the listed segments' new takes, nothing else."""
+    wanted = {(r.chapter, r.segment) for r in change.requests}
+    jobs = [j for j in result.jobs if (j.segment.chapter, j.segment.index) in wanted and j.key not in cached]
+    click.echo(f"Retakes: {len(jobs)} of {len(wanted)} listed segments to read again, "
+               f"{sum(j.credits for j in jobs):,} credits.", err=to_stderr)
 
 
 def _batch_plan(inputs: BatchInputs, backend: str, as_json: bool, segments: bool) -> None:
