@@ -114,8 +114,12 @@ class Manifest:
             np.save(aac_path(self.work, out.index).with_suffix(".npy"), out.measured["aac"].hop_energies)
         self.data["chapters"][str(out.index)] = {
             "fingerprint": fingerprint, "frames": out.frames, "stem": job.stem, "title": job.chapter.title,
-            "headroom_db": round(out.headroom_db, 2), "files": files,
+            "headroom_db": round(out.headroom_db, 2), "files": files, "clip_starts": list(out.clip_starts),
         }
+
+    def clip_starts(self, index: int) -> tuple[int, ...]:
+        """Where each clip starts in the chapter's audio, in frames (the proof page's times)."""
+        return tuple(int(x) for x in self.chapter(index).get("clip_starts", ()))
 
     def measured(self, index: int, fmt: str) -> Measured:
         rec = self.chapter(index)["files"][fmt]

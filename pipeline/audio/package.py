@@ -80,6 +80,8 @@ class PackageResult:
     rewritten: tuple[Path, ...]  # what this call (re)wrote
     chapters: tuple[ChapterReport, ...] = ()
     measured: dict[Path, Measured] = field(default_factory=dict)  # levels of every audio file
+    clip_starts: dict[int, tuple[int, ...]] = field(default_factory=dict)  # chapter -> each clip's start frame
+    frames: dict[int, int] = field(default_factory=dict)  # chapter -> its length in frames
 
 
 def _digest(obj: object) -> str:
@@ -122,7 +124,8 @@ def _plan(chapters: Sequence[ChapterInput], info: BookInfo, cover: Cover, s: Aud
         files = [out / f"{stem}.{f}" for f in CHAPTER_FORMATS if f in s.formats]
         files += [aac_path(out / WORK_DIR, ch.index)] if "m4b" in s.formats else []
         entry = manifest.chapter(ch.index)
-        fresh = entry.get("fingerprint") == fp and all(p.exists() for p in files) and entry_measured(entry, files)
+        fresh = (entry.get("fingerprint") == fp and all(p.exists() for p in files) and entry_measured(entry, files)
+                 and "clip_starts" in entry)  # builds before the proof page kept no clip times
         todo.append(_Todo(job, fp, fresh))
     return todo
 
@@ -209,7 +212,9 @@ def assemble_book(
     chapter_files += (book_mp3,) if book_mp3 else ()
     reports = tuple(_report(t, built, manifest) for t in todo)
     measured = manifest.measured_files(out_dir, [*chapter_files, *([m4b] if m4b else [])])
-    return PackageResult(chapter_files, m4b, playlist, tuple(rewritten), reports, measured)
+    starts = {c.index: manifest.clip_starts(c.index) for c in chapters}
+    return PackageResult(chapter_files, m4b, playlist, tuple(rewritten), reports, measured, starts,
+                         {c.index: manifest.frames(c.index) for c in chapters})
 
 
 def _prepare_dirs(out_dir: Path) -> Path:
