@@ -292,7 +292,8 @@ class EngineSettings:
 class AudioSettings:
     """How chapter audio is assembled and delivered (recipe `output`)."""
 
-    formats: tuple[str, ...] = ("mp3", "m4b")  # also "wav", "flac"
+    formats: tuple[str, ...] = ("mp3", "m4b")  # also "wav", "flac", "book-mp3"
+    profile: str = "generic"  # "acx": Audible's rules are checked before the build (pipeline.recipe_delivery)
     sample_rate: int = 44100
     channels: int = 1
     loudness_lufs: float = -20.0

@@ -31,6 +31,7 @@ from pipeline.models import (
     content_key,
 )
 from pipeline.recipe import Recipe
+from pipeline.recipe_delivery import credit_chapters
 from pipeline.text.language import detect_language, vendor_language
 from pipeline.text.normalize import end_heading, normalize_chapter, normalize_text
 from pipeline.text.notes import strip_notes
@@ -101,6 +102,9 @@ def make_plan(recipe: Recipe, backend: str, voices: VoicePicker, book: Book | No
     chapters_read, notes = strip_notes(book.chapters, keep_notes=recipe.ingest.include_matter)
     if notes.chars:
         removed["note_markers"] += notes.chars
+    title = recipe.title or normalize_text(book.meta.title, recipe.normalize, Counter()) or recipe.book.stem
+    authors = recipe.authors if recipe.authors is not None else book.meta.authors
+    chapters_read = credit_chapters(recipe.credits, title, authors, chapters_read)
     defaulted: set[str] = set()  # languages whose voice the recipe left to the picker
 
     def default_voice(language: str) -> int | None:
@@ -117,10 +121,9 @@ def make_plan(recipe: Recipe, backend: str, voices: VoicePicker, book: Book | No
     warnings += _long_run_warnings(recipe, assigned) + _voice_warnings(voices, chapters)
     warnings += missing_language_voices(recipe, voices.default_voice)
     warnings += [note for lang in sorted(defaulted) if (note := voices.library_note(lang))]
-    title = recipe.title or normalize_text(book.meta.title, recipe.normalize, Counter()) or recipe.book.stem
     return Plan(
         title=title,
-        authors=recipe.authors if recipe.authors is not None else book.meta.authors,
+        authors=authors,
         language=book_language,
         backend=backend,
         chapters=chapters,

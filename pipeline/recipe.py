@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pipeline.errors import BookError, RecipeError
 from pipeline.ingest import EPUB_SUFFIXES, MARKDOWN_SUFFIXES, IngestOptions, check_regular_file
 from pipeline.models import AudioSettings, EngineSettings, Pauses, Price
+from pipeline.recipe_delivery import AUTO, PROFILES, Credits, check_profile, parse_credits
 from pipeline.recipe_rules import ChapterRule, parse_rules
 from pipeline.recipe_values import parse_emotion, parse_language, parse_price, parse_speed
 from pipeline.recipe_voices import (
@@ -32,7 +33,7 @@ TOP_KEYS = (
     "book", "title", "author", "language", "voice", "emotion", "speed", "allow_any_speed",
     "max_chars", "billing_unit", "cuts", "titles", "heading_chapters", "include_matter", "speak_titles", "strip_quotes",
     "voices", "cast", "speaker_names", "languages", "min_passage", "dialogue", "markdown", "chapters", "lexicon",
-    "pauses", "output", "synthesis", "price",
+    "pauses", "output", "synthesis", "price", "credits",
 )
 
 
@@ -69,6 +70,7 @@ class Recipe:
     min_passage: int = 40  # a language passage shorter than this stays in the surrounding voice
     dialogue: DialogueVoice | None = None  # quoted speech in prose in its own voice (None: off)
     price: Price | None = None  # money per credit, shown beside credits by `plan`
+    credits: Credits | None = None  # opening/closing credits read as their own tracks (None: none)
     ingest: IngestOptions = field(default_factory=IngestOptions)
     normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
     chapters: tuple[ChapterRule, ...] = ()
@@ -143,7 +145,12 @@ def parse_recipe(top: LineDict, where: Where) -> Recipe:
         audio = replace(audio, pauses=_parse_pauses(top["pauses"], at(top, "pauses", where)))
     if "output" in top:
         audio, fields["output"] = _parse_output(top["output"], at(top, "output", where), audio, base)
+        check_profile(audio, at(top, "output", where))
     fields["audio"] = audio
+    if "credits" in top:
+        fields["credits"] = parse_credits(top["credits"], at(top, "credits", where))
+    elif audio.profile == "acx":  # ACX wants the credits as their own files
+        fields["credits"] = Credits(AUTO, AUTO)
     if "synthesis" in top:
         fields["synthesis"] = _parse_synthesis(top["synthesis"], at(top, "synthesis", where), base)
     fields["warnings"] = tuple(where.warnings)
@@ -268,7 +275,8 @@ def _parse_pauses(value: Any, where: Where) -> Pauses:
     return Pauses(**{k: get_int(v, at(d, k, where), lo=0, hi=30_000) for k, v in d.items()})
 
 
-OUTPUT_KEYS = ("directory", "formats", "sample_rate", "channels", "loudness", "true_peak", "mp3_bitrate", "m4b_bitrate")
+OUTPUT_KEYS = ("directory", "formats", "profile", "sample_rate", "channels", "loudness", "true_peak", "mp3_bitrate",
+               "m4b_bitrate")
 FORMATS = ("mp3", "m4b", "wav", "flac", "book-mp3")
 
 
@@ -280,14 +288,9 @@ def _parse_output(value: Any, where: Where, audio: AudioSettings, base: Path) ->
         out = (p if p.is_absolute() else base / p).resolve()
     changes: dict[str, Any] = {}
     if "formats" in d:
-        w = at(d, "formats", where)
-        raw = [d["formats"]] if isinstance(d["formats"], str) else get_list(d["formats"], w)
-        formats = tuple(get_str(f, w.child(i), FORMATS) for i, f in enumerate(raw))
-        if not formats:
-            raise w.error("list at least one format (mp3, m4b, wav, flac, book-mp3)")
-        if "book-mp3" in formats and "mp3" not in formats:
-            raise w.error("book-mp3 (one MP3 with chapters) is made from the chapter MP3s: add mp3 to formats")
-        changes["formats"] = tuple(dict.fromkeys(formats))
+        changes["formats"] = _parse_formats(d["formats"], at(d, "formats", where))
+    if "profile" in d:
+        changes["profile"] = get_str(d["profile"], at(d, "profile", where), PROFILES)
     if "sample_rate" in d:
         changes["sample_rate"] = get_int(d["sample_rate"], at(d, "sample_rate", where), lo=8000, hi=96000)
     if "channels" in d:
@@ -303,6 +306,16 @@ def _parse_output(value: Any, where: Where, audio: AudioSettings, base: Path) ->
                 raise at(d, key, where).error(f"'{rate}' is not a bitrate like 192k")
             changes[key] = rate
     return replace(audio, **changes), out
+
+
+def _parse_formats(value: Any, where: Where) -> tuple[str, ...]:
+    raw = [value] if isinstance(value, str) else get_list(value, where)
+    formats = tuple(get_str(f, where.child(i), FORMATS) for i, f in enumerate(raw))
+    if not formats:
+        raise where.error("list at least one format (mp3, m4b, wav, flac, book-mp3)")
+    if "book-mp3" in formats and "mp3" not in formats:
+        raise where.error("book-mp3 (one MP3 with chapters) is made from the chapter MP3s: add mp3 to formats")
+    return tuple(dict.fromkeys(formats))
 
 
 def _parse_synthesis(value: Any, where: Where, base: Path) -> SynthesisSettings:
