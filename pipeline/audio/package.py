@@ -205,11 +205,12 @@ def assemble_book(
     rewritten = [p for b in built.values() for f, p in b.files.items() if f != "aac"]
     m4b = _package_m4b(chapters, info, cover, settings, out_dir, manifest, rewritten, progress)
     book_mp3 = _package_book_mp3(chapters, info, cover, settings, out_dir, manifest, rewritten, progress)
+    sample = _package_sample(chapters, settings, out_dir, manifest, rewritten) if settings.profile == "acx" else None
     playlist = _package_playlist(chapters, info, settings, out_dir, manifest, m4b, rewritten)
     manifest.save()
     chapter_files = tuple(out_dir / f"{manifest.stem(c.index)}.{f}"
                           for c in chapters for f in CHAPTER_FORMATS if f in settings.formats)
-    chapter_files += (book_mp3,) if book_mp3 else ()
+    chapter_files += tuple(p for p in (book_mp3, sample) if p)
     reports = tuple(_report(t, built, manifest) for t in todo)
     measured = manifest.measured_files(out_dir, [*chapter_files, *([m4b] if m4b else [])])
     starts = {c.index: manifest.clip_starts(c.index) for c in chapters}
@@ -280,6 +281,26 @@ def _package_book_mp3(chapters: Sequence[ChapterInput], info: BookInfo, cover: C
         rewritten.append(path)
     manifest.record_product("book-mp3", fp)
     return path
+
+
+def _package_sample(chapters: Sequence[ChapterInput], s: AudioSettings, out: Path, manifest: Manifest,
+                    rewritten: list[Path]) -> Path | None:
+    """ACX's retail sample from the first chapter after the opening credits that has one."""
+    from pipeline.audio.sample import SAMPLE_NAME, sample_span, write_sample
+
+    for ch in (c for c in chapters if c.index > 0):
+        span = sample_span(ch, manifest.clip_starts(ch.index), manifest.frames(ch.index), s.sample_rate)
+        if span is None:
+            continue
+        path = out / SAMPLE_NAME
+        fp = _digest([manifest.chapter(ch.index)["fingerprint"], span])
+        if manifest.product_fingerprint("sample") != fp or not path.exists():
+            write_sample(out, out / f"{manifest.stem(ch.index)}.mp3", span, s)
+            rewritten.append(path)
+        manifest.record_product("sample", fp)
+        return path
+    log.warning("no chapter has a minute of text from a paragraph to a sentence end: no retail sample")
+    return None
 
 
 def _write_if_changed(path: Path, data: bytes) -> bool:
