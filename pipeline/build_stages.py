@@ -102,6 +102,7 @@ def package_stage(recipe: Recipe, plan: Plan, workspace: Workspace,
     from pipeline.audio.check import check_path
     from pipeline.audio.package import assemble_book
     from pipeline.audio.tags import BookInfo
+    from pipeline.proofing import write_proof_page
 
     chapters = _chapter_inputs(plan, workspace)
     info = BookInfo(plan.title, plan.authors, plan.language, plan.cover)
@@ -113,7 +114,8 @@ def package_stage(recipe: Recipe, plan: Plan, workspace: Workspace,
             raise
         raise DiskFullError(f"the disk holding {out} is full while packaging; every clip is kept. "
                             "Free some space, then run the same command again") from None
-    files = (*result.chapter_files, *(p for p in (result.m4b, result.playlist) if p is not None))
+    proof = write_proof_page(plan, result, recipe.audio, out)
+    files = (*result.chapter_files, *(p for p in (result.m4b, result.playlist, proof) if p is not None))
     try:
         return PackageReport(files, tuple(result.rewritten), check=check_path(out, "acx", result.measured))
     except AudiobookError as exc:  # a check problem must not fail a finished build

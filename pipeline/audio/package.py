@@ -82,6 +82,7 @@ class PackageResult:
     measured: dict[Path, Measured] = field(default_factory=dict)  # levels of every audio file
     clip_starts: dict[int, tuple[int, ...]] = field(default_factory=dict)  # chapter -> each clip's start frame
     frames: dict[int, int] = field(default_factory=dict)  # chapter -> its length in frames
+    stems: dict[int, str] = field(default_factory=dict)  # chapter -> its files' name without the suffix
 
 
 def _digest(obj: object) -> str:
@@ -215,7 +216,8 @@ def assemble_book(
     measured = manifest.measured_files(out_dir, [*chapter_files, *([m4b] if m4b else [])])
     starts = {c.index: manifest.clip_starts(c.index) for c in chapters}
     return PackageResult(chapter_files, m4b, playlist, tuple(rewritten), reports, measured, starts,
-                         {c.index: manifest.frames(c.index) for c in chapters})
+                         {c.index: manifest.frames(c.index) for c in chapters},
+                         {c.index: manifest.stem(c.index) for c in chapters})
 
 
 def _prepare_dirs(out_dir: Path) -> Path:
