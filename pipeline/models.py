@@ -294,6 +294,7 @@ class AudioSettings:
 
     formats: tuple[str, ...] = ("mp3", "m4b")  # also "wav", "flac", "book-mp3"
     profile: str = "generic"  # "acx": Audible's rules are checked before the build (pipeline.recipe_delivery)
+    max_minutes: float | None = None  # longer chapters are cut into parts at paragraphs (acx: 120)
     sample_rate: int = 44100
     channels: int = 1
     loudness_lufs: float = -20.0

@@ -26,12 +26,16 @@ def write_proof_page(plan: Plan, result: PackageResult, s: AudioSettings, out: P
     chapters: list[ProofChapter] = []
     offset = 0
     for c in plan.active:
-        frames = result.frames.get(c.index, 0)
-        audio = f"{result.stems[c.index]}.{fmt}" if fmt else result.m4b.name if result.m4b else ""
-        base = 0 if fmt else offset
-        chapters.append(ProofChapter(c.index, c.title, audio, frames / s.sample_rate,
-                                     _segments(c, result.clip_starts.get(c.index, ()), frames, base, s.sample_rate)))
-        offset += frames
+        parts = result.parts.get(c.index, ((c.index, 0),))
+        for n, (part, first) in enumerate(parts):
+            last = parts[n + 1][1] if n + 1 < len(parts) else len(c.jobs)
+            frames = result.frames.get(part, 0)
+            audio = f"{result.stems[part]}.{fmt}" if fmt else result.m4b.name if result.m4b else ""
+            base = 0 if fmt else offset
+            title = c.title if len(parts) == 1 else f"{c.title} (part {n + 1} of {len(parts)})"
+            segments = _segments(c, first, last, result.clip_starts.get(part, ()), frames, base, s.sample_rate)
+            chapters.append(ProofChapter(part, title, audio, frames / s.sample_rate, segments))
+            offset += frames
     cover = usable_cover(plan.cover, plan.title, plan.authors)  # what the MP3s embed: at most 1400 px
     book = ProofBook(plan.title, plan.authors, tuple(chapters))
     path = out / PROOF_NAME
@@ -43,9 +47,12 @@ def write_proof_page(plan: Plan, result: PackageResult, s: AudioSettings, out: P
     return write_proof(out, book, cover)
 
 
-def _segments(c: ChapterPlan, starts: tuple[int, ...], frames: int, base: int, rate: int) -> tuple[ProofSegment, ...]:
-    if len(starts) != len(c.jobs):  # no times for this chapter (it was not stitched): the text alone
-        starts = tuple(0 for _ in c.jobs)
+def _segments(c: ChapterPlan, first: int, last: int, starts: tuple[int, ...], frames: int, base: int,
+              rate: int) -> tuple[ProofSegment, ...]:
+    """The chapter's jobs first..last (one file's) at their clip starts in that file."""
+    jobs = c.jobs[first:last]
+    if len(starts) != len(jobs):  # no times for this file (it was not stitched): the text alone
+        starts = tuple(0 for _ in jobs)
     ends = (*starts[1:], frames)
     return tuple(ProofSegment(c.index, j.segment.index, j.segment.text, (base + a) / rate, (base + max(a, b)) / rate,
-                              j.speaker) for j, a, b in zip(c.jobs, starts, ends, strict=True))
+                              j.speaker) for j, a, b in zip(jobs, starts, ends, strict=True))

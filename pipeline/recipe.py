@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pipeline.errors import BookError, RecipeError
 from pipeline.ingest import EPUB_SUFFIXES, MARKDOWN_SUFFIXES, IngestOptions, check_regular_file
 from pipeline.models import AudioSettings, EngineSettings, Pauses, Price
-from pipeline.recipe_delivery import AUTO, PROFILES, Credits, check_profile, parse_credits
+from pipeline.recipe_delivery import ACX_MAX_MINUTES, AUTO, PROFILES, Credits, check_profile, parse_credits
 from pipeline.recipe_rules import ChapterRule, parse_rules
 from pipeline.recipe_values import parse_emotion, parse_language, parse_price, parse_speed
 from pipeline.recipe_voices import (
@@ -275,8 +275,8 @@ def _parse_pauses(value: Any, where: Where) -> Pauses:
     return Pauses(**{k: get_int(v, at(d, k, where), lo=0, hi=30_000) for k, v in d.items()})
 
 
-OUTPUT_KEYS = ("directory", "formats", "profile", "sample_rate", "channels", "loudness", "true_peak", "mp3_bitrate",
-               "m4b_bitrate")
+OUTPUT_KEYS = ("directory", "formats", "profile", "max_minutes", "sample_rate", "channels", "loudness", "true_peak",
+               "mp3_bitrate", "m4b_bitrate")
 FORMATS = ("mp3", "m4b", "wav", "flac", "book-mp3")
 
 
@@ -291,6 +291,9 @@ def _parse_output(value: Any, where: Where, audio: AudioSettings, base: Path) ->
         changes["formats"] = _parse_formats(d["formats"], at(d, "formats", where))
     if "profile" in d:
         changes["profile"] = get_str(d["profile"], at(d, "profile", where), PROFILES)
+        changes.setdefault("max_minutes", ACX_MAX_MINUTES if changes["profile"] == "acx" else None)
+    if "max_minutes" in d:
+        changes["max_minutes"] = get_float(d["max_minutes"], at(d, "max_minutes", where), lo=1, hi=10_000)
     if "sample_rate" in d:
         changes["sample_rate"] = get_int(d["sample_rate"], at(d, "sample_rate", where), lo=8000, hi=96000)
     if "channels" in d:

@@ -24,6 +24,7 @@ AUTO = "auto"
 DEFAULT_NARRATOR = "a synthetic voice"
 ACX_HEAD_MS = (500, 1000)  # room tone at the head of every file
 ACX_TAIL_MS = (1000, 5000)
+ACX_MAX_MINUTES = 120.0  # no file longer: chapters beyond it are cut into parts
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ def check_profile(audio: AudioSettings, where: Where) -> None:
         problems.append("formats without mp3 (ACX takes MP3 files)")
     if int(audio.mp3_bitrate.rstrip("k")) < 192:
         problems.append(f"mp3_bitrate {audio.mp3_bitrate} (ACX: 192k or more, CBR)")
+    if audio.max_minutes is None or audio.max_minutes > ACX_MAX_MINUTES:
+        problems.append(f"max_minutes {audio.max_minutes} (ACX: files of at most {ACX_MAX_MINUTES:g} minutes)")
     head, tail = audio.pauses.head, audio.pauses.tail
     if not ACX_HEAD_MS[0] <= head <= ACX_HEAD_MS[1]:
         problems.append(f"pauses.head {head} ms (ACX: 500 to 1000 ms of room tone)")

@@ -29,6 +29,7 @@ from pipeline.audio.chapter import CHAPTER_FORMATS, ChapterJob, ChapterOutput, a
 from pipeline.audio.cover import usable_cover
 from pipeline.audio.manifest import Manifest, combine, entry_measured
 from pipeline.audio.names import book_stem, chapter_stems
+from pipeline.audio.split import Parts, split_long
 from pipeline.audio.stitch import ChapterInput
 from pipeline.audio.tags import BookInfo, m3u
 from pipeline.errors import UserError
@@ -83,6 +84,7 @@ class PackageResult:
     clip_starts: dict[int, tuple[int, ...]] = field(default_factory=dict)  # chapter -> each clip's start frame
     frames: dict[int, int] = field(default_factory=dict)  # chapter -> its length in frames
     stems: dict[int, str] = field(default_factory=dict)  # chapter -> its files' name without the suffix
+    parts: Parts = field(default_factory=dict)  # plan chapter -> its files' chapters (itself, or its parts)
 
 
 def _digest(obj: object) -> str:
@@ -193,6 +195,7 @@ def assemble_book(
     if not chapters:
         raise UserError("nothing to assemble: no chapter has audio")
     progress = progress or NoPackageProgress()
+    chapters, parts = split_long(chapters, settings)  # over output.max_minutes: parts, cut at paragraphs
     work = _prepare_dirs(out_dir)
     manifest = Manifest.load(work)
     cover = usable_cover(info.cover, info.title, info.authors)
@@ -217,7 +220,7 @@ def assemble_book(
     starts = {c.index: manifest.clip_starts(c.index) for c in chapters}
     return PackageResult(chapter_files, m4b, playlist, tuple(rewritten), reports, measured, starts,
                          {c.index: manifest.frames(c.index) for c in chapters},
-                         {c.index: manifest.stem(c.index) for c in chapters})
+                         {c.index: manifest.stem(c.index) for c in chapters}, parts)
 
 
 def _prepare_dirs(out_dir: Path) -> Path:

@@ -109,17 +109,19 @@ def audio_src(name: str) -> str:
 
 
 def _check(book: ProofBook) -> None:
-    """Element ids and retake ids must be unique: refuse a book that would alias them."""
+    """Element ids and retake ids must be unique: refuse a book that would alias them. A
+    chapter cut into parts has one ProofChapter (one file) per part; its segments keep
+    the plan's chapter number, which is what a retake names."""
     chapters: set[int] = set()
+    seen: set[tuple[int, int]] = set()
     for ch in book.chapters:
         if ch.index in chapters:
             raise ValueError(f"proof page: chapter {ch.index} appears twice")
         chapters.add(ch.index)
-        seen: set[int] = set()
         for seg in ch.segments:
-            if seg.chapter != ch.index or seg.index in seen:
-                raise ValueError(f"proof page: segment {seg.chapter}:{seg.index} repeated or not in chapter {ch.index}")
-            seen.add(seg.index)
+            if (seg.chapter, seg.index) in seen:
+                raise ValueError(f"proof page: segment {seg.chapter}:{seg.index} repeated")
+            seen.add((seg.chapter, seg.index))
 
 
 def _csp() -> str:

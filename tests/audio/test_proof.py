@@ -124,9 +124,10 @@ def test_render_refuses_ids_that_would_alias() -> None:
     dup = ProofChapter(1, "x", "x.mp3", 2.0, (ProofSegment(1, 0, "a", 0, 1), ProofSegment(1, 0, "b", 1, 2)))
     with pytest.raises(ValueError, match="1:0"):
         render_proof(ProofBook("t", (), (dup,)), None)
-    foreign = ProofChapter(1, "x", "x.mp3", 2.0, (ProofSegment(2, 0, "a", 0, 1),))
-    with pytest.raises(ValueError, match="2:0"):
-        render_proof(ProofBook("t", (), (foreign,)), None)
+    part_one = ProofChapter(100001, "x (part 1 of 2)", "a.mp3", 2.0, (ProofSegment(1, 0, "a", 0, 1),))
+    part_two = ProofChapter(200001, "x (part 2 of 2)", "b.mp3", 2.0, (ProofSegment(1, 0, "b", 0, 1),))
+    with pytest.raises(ValueError, match="1:0"):  # a chapter's parts never repeat one of its segments
+        render_proof(ProofBook("t", (), (part_one, part_two)), None)
 
 
 def test_format_time_and_write_proof(tmp_path: Path) -> None:
