@@ -90,4 +90,18 @@ def _print_table(data: dict) -> None:
         if not r["passed"]:
             click.echo(f"FAIL {r['rule']}: {r['detail']}")
     verdict = "PASS" if data["passed"] else "FAIL (" + ", ".join(data["failed_rules"]) + ")"
+    click.echo(f"limits: {_limits(data['profile'])}")
     click.echo(f"profile {data['profile']}: {verdict}")
+
+
+def _limits(profile: str) -> str:
+    """The profile's rules in one line, beside the measured table."""
+    from pipeline.audio.check import PROFILES
+
+    p = PROFILES[profile]
+    parts = [f"RMS {p.rms[0]:g}..{p.rms[1]:g} dB", f"peak <= {p.peak_max:g} dBTP", f"floor <= {p.noise_max:g} dB",
+             "Hz " + "/".join(str(r) for r in p.rates), f"MP3 >= {p.min_mp3_kbps} kbps" + (" CBR" if p.require_cbr
+                                                                                     else "")]
+    parts += [f"<= {p.max_minutes:g} min per file"] if p.max_minutes else []
+    parts += [f"room tone <= {p.room_tone_db:g} dB at head and tail"] if p.room_tone_db is not None else []
+    return ", ".join(parts)
