@@ -21,7 +21,8 @@ from pipeline.errors import FFmpegError, UserError
 _AUDIO = re.compile(r"Stream #\S+.*?Audio: ([^,\s]+)[^,]*, (\d+) Hz, ([^,]+)")
 _CHAPTER = re.compile(r"Chapter #\S+ start ([\d.]+), end ([\d.]+)\s*\n\s*Metadata:\s*\n\s*title\s*: (.*)")
 _BITRATE = re.compile(r"Audio: .*?(\d+) kb/s")
-WINDOW_S = 0.5
+WINDOW_S = 0.5  # head and tail room tone
+FLOOR_WINDOW_S = 0.4  # the noise floor: the quietest 0.4 s, as ACX's checker takes it
 CHUNK_S = 10
 
 
@@ -38,6 +39,7 @@ class FileFacts:
     loudness_lufs: float
     rms_db: float
     true_peak_db: float
+    sample_peak_db: float
     noise_floor_db: float
     head_db: float  # RMS of the first 0.5 s
     tail_db: float  # RMS of the last 0.5 s
@@ -69,10 +71,11 @@ class Measured:
     loudness_lufs: float
     sum_sq: float
     true_peak: float  # linear, from ffmpeg's ebur128 meter (0.1 dB steps)
-    floor_ms: float  # mean square of the quietest 0.5 s window
+    floor_ms: float  # mean square of the quietest 0.4 s window
     head_db: float
     tail_db: float
     hop_energies: np.ndarray = field(repr=False, compare=False)
+    sample_peak: float = 0.0  # linear, the largest sample (ACX judges its peak by it)
 
     def rms_db(self, channels: int) -> float:
         return 10 * math.log10(self.sum_sq / (self.frames * channels)) if self.sum_sq > 0 else -math.inf
@@ -80,7 +83,7 @@ class Measured:
 
 @dataclass
 class LevelStats:
-    """Running RMS, quietest 0.5 s window and head/tail levels over chunks of frames.
+    """Running RMS, sample peak, quietest 0.4 s window and head/tail levels over chunks of frames.
 
     Fed by the decoder in `check`, and by the mastering pass while it feeds the encoders
     (a lossy codec keeps these levels; only its true peak and loudness need the file).
@@ -90,27 +93,37 @@ class LevelStats:
     channels: int
     sum_sq: float = 0.0
     frames: int = 0
+    peak: float = 0.0
     windows: list[float] = field(default_factory=list)
+    rest: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), dtype=np.float32))  # frames short of a window
     head: np.ndarray | None = None
     tail: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
     def feed(self, x: np.ndarray) -> None:
-        """Add frames x channels (float, full scale 1.0); 0.5 s windows align with whole-second chunks."""
+        """Add frames x channels (float, full scale 1.0)."""
         self.sum_sq += float(np.square(x, dtype=np.float64).sum())
         self.frames += len(x)
-        win = int(self.rate * WINDOW_S)
-        n = len(x) // win
+        if len(x):
+            self.peak = max(self.peak, float(np.abs(x).max()))
+        win = int(self.rate * FLOOR_WINDOW_S)
+        y = np.concatenate([self.rest, x]) if self.rest.size else x  # windows run on across chunks
+        n = len(y) // win
         if n:
-            ms = np.square(x[: n * win], dtype=np.float64).mean(axis=1).reshape(n, win).mean(axis=1)
+            ms = np.square(y[: n * win], dtype=np.float64).mean(axis=1).reshape(n, win).mean(axis=1)
             self.windows.extend(ms.tolist())
+        self.rest = y[n * win:].copy()
+        win = int(self.rate * WINDOW_S)
         if self.head is None:
             self.head = x[:win].copy()
         self.tail = np.concatenate([self.tail.reshape(-1, self.channels), x])[-win:]
 
-    def measured(self, loudness_lufs: float, true_peak_db: float, energies: np.ndarray) -> Measured:
+    def measured(self, loudness_lufs: float, true_peak_db: float, energies: np.ndarray,
+                 sample_peak_db: float | None = None) -> Measured:
+        """The figures; an encoded file's sample peak is its own (`sample_peak_db`), not the PCM's."""
         floor = min(self.windows) if self.windows else self.sum_sq / max(1, self.frames * self.channels)
+        peak = db_to_lin(sample_peak_db) if sample_peak_db is not None else self.peak
         return Measured(self.frames, loudness_lufs, self.sum_sq, db_to_lin(true_peak_db), floor,
-                        _rms_db(self.head), _rms_db(self.tail), energies)
+                        _rms_db(self.head), _rms_db(self.tail), energies, peak)
 
 
 def _rms_db(x: np.ndarray | None) -> float:
@@ -177,6 +190,7 @@ def analyze_file(path: Path, measured: Measured | None = None) -> FileFacts:
         path=path, format=fmt, codec=codec, duration_s=acc.frames / rate, sample_rate=rate,
         channels=channels, bitrate_kbps=bitrate, vbr=scan.is_vbr if scan else None,
         loudness_lufs=acc.loudness_lufs, rms_db=acc.rms_db(channels), true_peak_db=lin_to_db(acc.true_peak),
+        sample_peak_db=lin_to_db(acc.sample_peak),
         noise_floor_db=10 * math.log10(acc.floor_ms) if acc.floor_ms > 0 else -math.inf,
         head_db=acc.head_db, tail_db=acc.tail_db, chapters=chapters, tags=tags, cover=cover,
     )

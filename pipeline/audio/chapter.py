@@ -86,8 +86,8 @@ def _master_and_measure(st: StitchedChapter, parts: dict[str, Path], s: AudioSet
         mastered = master_chapter(st, target_lufs=target, true_peak_db=s.true_peak_db,
                                   encodes=_encodes(parts, s), seed=seed, headroom_db=headroom)
         meters = ebur128(list(parts.values()))  # decoded by ffmpeg once; levels from the pass itself
-        measured = {fmt: mastered.levels.measured(lufs, peak, mastered.energies)
-                    for fmt, (lufs, peak) in zip(parts, meters, strict=True)}
+        measured = {fmt: mastered.levels.measured(lufs, peak, mastered.energies, sample)
+                    for fmt, (lufs, peak, sample) in zip(parts, meters, strict=True)}
         worst = max((lin_to_db(m.true_peak) for f, m in measured.items() if f in LOSSY), default=-99.0)
         misses = [m.loudness_lufs - s.loudness_lufs for m in measured.values() if math.isfinite(m.loudness_lufs)]
         miss = max(misses, key=abs, default=0.0)

@@ -147,6 +147,8 @@ def run_ffmpeg_streaming(args: Sequence[str]) -> Iterator[FFmpegPipe]:
 
 
 _EBUR128 = re.compile(r"I:\s+(-?[\d.]+|-inf) LUFS.*?Peak:\s+(-?[\d.]+|-inf) dBFS", re.S)
+_EBUR128_BOTH = re.compile(r"I:\s+(-?[\d.]+|-inf) LUFS.*?Sample peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS"
+                           r".*?True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", re.S)
 
 
 class DecodeStream:
@@ -189,13 +191,13 @@ class DecodeStream:
             self.loudness_lufs, self.true_peak_db = (float(v) for v in m.groups())
 
 
-def ebur128(paths: Sequence[Path]) -> list[tuple[float, float]]:
-    """(integrated LUFS, true peak dBTP) of each file by ffmpeg's own meter, all measured at
-    once (one process each); no PCM leaves ffmpeg."""
+def ebur128(paths: Sequence[Path]) -> list[tuple[float, float, float]]:
+    """(integrated LUFS, true peak dBTP, sample peak dBFS) of each file by ffmpeg's own
+    meter, all measured at once (one process each); no PCM leaves ffmpeg."""
     procs = []
     for path in paths:
         argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-i", str(path), "-vn",
-                "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-"]
+                "-af", "ebur128=peak=true+sample:framelog=quiet", "-f", "null", "-"]
         log.debug("ffmpeg argv: %s", argv)
         procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE))
@@ -203,11 +205,11 @@ def ebur128(paths: Sequence[Path]) -> list[tuple[float, float]]:
     for path, proc in zip(paths, procs, strict=True):
         _, err = proc.communicate()
         text = err.decode("utf-8", "replace")
-        m = _EBUR128.search(text[text.rfind("Summary:"):])
+        m = _EBUR128_BOTH.search(text[text.rfind("Summary:"):])
         if proc.returncode != 0 or m is None:
             raise FFmpegError(f"ffmpeg could not measure {path.name}: {_last_line(err)}")
-        lufs, peak = (float(v) for v in m.groups())
-        results.append((lufs, peak))
+        lufs, sample, true = (float(v) for v in m.groups())
+        results.append((lufs, true, sample))
     return results
 
 

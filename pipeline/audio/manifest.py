@@ -46,6 +46,7 @@ def _measured(rec: dict, energies: np.ndarray | None = None) -> Measured:
         frames=int(rec["frames"]), loudness_lufs=level("loudness_lufs"), sum_sq=level("sum_sq"),
         true_peak=level("true_peak"), floor_ms=level("floor_ms"), head_db=level("head_db"),
         tail_db=level("tail_db"), hop_energies=np.zeros(0) if energies is None else energies,
+        sample_peak=level("sample_peak" if "sample_peak" in rec else "true_peak"),  # older records: the bound
     )
 
 
@@ -69,6 +70,7 @@ def combine(parts: Sequence[Measured], hop: int = 4410) -> Measured:
     return Measured(
         frames=sum(p.frames for p in parts), loudness_lufs=gated_loudness(energies, hop),
         sum_sq=sum(p.sum_sq for p in parts), true_peak=max((p.true_peak for p in parts), default=0.0),
+        sample_peak=max((p.sample_peak for p in parts), default=0.0),
         floor_ms=min((p.floor_ms for p in parts), default=0.0),
         head_db=parts[0].head_db if parts else -math.inf, tail_db=parts[-1].tail_db if parts else -math.inf,
         hop_energies=energies,

@@ -68,7 +68,7 @@ def check(ctx: click.Context, paths: tuple[Path, ...], profile: str, as_json: bo
 
 
 def _print_table(data: dict) -> None:
-    header = (f"{'file':<34} {'dur':>8} {'Hz':>6} {'ch':>2} {'kbps':>5} {'LUFS':>6} {'RMS':>6} {'TP':>6} "
+    header = (f"{'file':<34} {'dur':>8} {'Hz':>6} {'ch':>2} {'kbps':>5} {'LUFS':>6} {'RMS':>6} {'peak':>6} {'TP':>6} "
               f"{'floor':>6}  result")
     click.echo(header)
     for f in data["files"]:
@@ -78,7 +78,8 @@ def _print_table(data: dict) -> None:
         mode = f"{f['bitrate_kbps'] or '-'}" + ("V" if f["bitrate_mode"] == "VBR" else "")
         click.echo(
             f"{name:<34} {f['duration_s']:>7.1f}s {f['sample_rate']:>6} {f['channels']:>2} {mode:>5} "
-            f"{_fmt(f['loudness_lufs']):>6} {_fmt(f['rms_db']):>6} {_fmt(f['true_peak_db']):>6} "
+            f"{_fmt(f['loudness_lufs']):>6} {_fmt(f['rms_db']):>6} {_fmt(f['sample_peak_db']):>6} "
+            f"{_fmt(f['true_peak_db']):>6} "
             f"{_fmt(f['noise_floor_db']):>6}  {'ok' if not failed else 'FAIL: ' + ', '.join(failed)}"
         )
         for r in f["rules"]:
@@ -99,7 +100,8 @@ def _limits(profile: str) -> str:
     from pipeline.audio.check import PROFILES
 
     p = PROFILES[profile]
-    parts = [f"RMS {p.rms[0]:g}..{p.rms[1]:g} dB", f"peak <= {p.peak_max:g} dBTP", f"floor <= {p.noise_max:g} dB",
+    peak = f"sample peak <= {p.peak_max:g} dB" if p.peak_kind == "sample" else f"true peak <= {p.peak_max:g} dBTP"
+    parts = [f"RMS {p.rms[0]:g}..{p.rms[1]:g} dB", peak, f"floor (quietest 0.4 s) <= {p.noise_max:g} dB",
              "Hz " + "/".join(str(r) for r in p.rates), f"MP3 >= {p.min_mp3_kbps} kbps" + (" CBR" if p.require_cbr
                                                                                      else "")]
     parts += [f"<= {p.max_minutes:g} min per file"] if p.max_minutes else []
