@@ -119,7 +119,8 @@ class _Todo:
 def _plan(chapters: Sequence[ChapterInput], info: BookInfo, cover: Cover, s: AudioSettings, out: Path,
           manifest: Manifest) -> list[_Todo]:
     """Every chapter with its fingerprint and whether its files are already up to date."""
-    stems = chapter_stems([c.title for c in chapters])  # 01..N: the listener's track numbers
+    first = 0 if chapters and chapters[0].index == 0 else 1  # opening credits (chapter 0) are "00 - ..."
+    stems = chapter_stems([c.title for c in chapters], range(first, first + len(chapters)))
     todo = []
     for n, (ch, stem) in enumerate(zip(chapters, stems, strict=True), start=1):
         job = ChapterJob(ch, stem, n, len(chapters))

@@ -37,7 +37,7 @@ def test_an_acx_build_of_a_corpus_book_passes_and_astats_agrees(tmp_path: Path, 
     assert main(["check", str(out), "--profile", "acx"]) == 0, capsys.readouterr().out
     files = check_path(out, "acx").to_dict()["files"]
     assert isinstance(files, list) and {Path(str(f["path"])).name for f in files} >= {
-        "01 - Opening Credits.mp3", "Retail Sample.mp3"}
+        "00 - Opening Credits.mp3", "Retail Sample.mp3"}
     for f in files:
         rms, peak = _astats(Path(str(f["path"])))
         assert abs(f["rms_db"] - rms) <= 0.5, (f["path"], f["rms_db"], rms)
