@@ -33,6 +33,7 @@ from pipeline.ingest.md_lang import apply_langs
 from pipeline.ingest.md_speakers import confirm_cast
 from pipeline.ingest.options import IngestOptions
 from pipeline.ingest.passages import strip_marks
+from pipeline.ingest.xmlsafe import strip_noncharacters
 from pipeline.models import Block, Book, BookMeta, Chapter
 
 FRONT_TITLE = "Front matter"
@@ -191,7 +192,7 @@ def _read_text(path: Path) -> str:
         raise BookError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if len(data) > MAX_MARKDOWN_BYTES:
         raise BookError(f"{path}: the Markdown file is larger than {mib(MAX_MARKDOWN_BYTES)} (the cap for a book)")
-    text = decode_markdown(path, data)
+    text = strip_noncharacters(decode_markdown(path, data))  # the readers' own marks: never the book's
     del data
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 

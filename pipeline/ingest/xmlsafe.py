@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html.entities
 import io
+import re
 
 from lxml import etree
 
@@ -95,7 +96,26 @@ def parse_document(data: bytes, name: str) -> etree._Element:
         if root is None:
             raise BookError(f"{name}: unreadable content document (neither XHTML nor HTML)")
     _inline_entities(root)
+    _strip_noncharacters(root)
     return root
+
+
+# U+FDD0..U+FDEF never occur in text; the readers use them as marks (stage directions,
+# language passages), so a book's own copies are removed before any mark is put in.
+NONCHARACTERS = {c: None for c in range(0xFDD0, 0xFDF0)}
+_HAS_NONCHARACTER = re.compile("[\ufdd0-\ufdef]")
+
+
+def strip_noncharacters(text: str) -> str:
+    return text.translate(NONCHARACTERS) if _HAS_NONCHARACTER.search(text) else text
+
+
+def _strip_noncharacters(root: etree._Element) -> None:
+    for el in root.iter():
+        if el.text and _HAS_NONCHARACTER.search(el.text):
+            el.text = el.text.translate(NONCHARACTERS)
+        if el.tail and _HAS_NONCHARACTER.search(el.tail):
+            el.tail = el.tail.translate(NONCHARACTERS)
 
 
 def check_xml(data: bytes, name: str) -> None:

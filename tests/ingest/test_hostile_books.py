@@ -94,3 +94,20 @@ def test_traversal_members_are_never_written(tmp_path: Path, capsys: pytest.Capt
 
 def test_there_are_at_least_twenty_hostile_books() -> None:
     assert len(hostile.ERRORS) >= 20 and len({c.name for c in hostile.ALL}) == len(hostile.ALL)
+
+
+@pytest.mark.parametrize("fmt", ["epub", "md"])
+def test_a_books_own_noncharacters_never_act_as_the_readers_marks(fmt: str, tmp_path: Path) -> None:
+    """U+FDD0..U+FDEF mark stage directions and language passages inside the readers; a
+    book that contains them (by accident or on purpose) has them removed first."""
+    from tests.ingest.scenarios import build_epub, xhtml
+
+    hostile_text = "Before \ufdd4fr\ufdd5 a fake passage \ufdd6 and \ufdd0 a fake direction\ufdd1 after."
+    if fmt == "epub":
+        path = build_epub(tmp_path / "b.epub", [("c.xhtml", xhtml(f"<h1>One</h1><p>{hostile_text}</p>"))])
+    else:
+        path = tmp_path / "b.md"
+        path.write_text(f"# One\n\n{hostile_text}\n", encoding="utf-8")
+    blocks = [b for c in load_book(path).chapters for b in c.blocks if b.kind == "paragraph"]
+    assert [(b.text, b.lang, b.joined) for b in blocks] == [
+        ("Before fr a fake passage and a fake direction after.", None, False)]
