@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.audio.cover import usable_cover
 from pipeline.audio.package import PackageResult
 from pipeline.audio.proof import PROOF_NAME, ProofBook, ProofChapter, ProofSegment, render_proof, write_proof
 from pipeline.models import AudioSettings, ChapterPlan, Plan
@@ -36,7 +35,7 @@ def write_proof_page(plan: Plan, result: PackageResult, s: AudioSettings, out: P
             segments = _segments(c, first, last, result.clip_starts.get(part, ()), frames, base, s.sample_rate)
             chapters.append(ProofChapter(part, title, audio, frames / s.sample_rate, segments))
             offset += frames
-    cover = usable_cover(plan.cover, plan.title, plan.authors)  # what the MP3s embed: at most 1400 px
+    cover = result.cover  # what the MP3s embed: at most 1400 px
     book = ProofBook(plan.title, plan.authors, tuple(chapters))
     path = out / PROOF_NAME
     try:

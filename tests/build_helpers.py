@@ -34,6 +34,18 @@ def write_book(path: Path, seed: int = 1, chapters: int = 3, paragraphs: int = 4
     return path
 
 
+def write_long_book(tmp_path: Path, output: str, paragraphs: int, seed: int) -> tuple[Path, Path]:
+    """A Markdown book with one long chapter ("One") and a short one ("Two"), and a recipe
+    whose `output:` mapping is `output` plus the directory: (recipe, output directory)."""
+    rng = random.Random(seed)
+    text = "\n\n".join(" ".join(sentence(rng) for _ in range(4)) for _ in range(paragraphs))
+    (tmp_path / "long.md").write_text(f"# Long\n\n## One\n\n{text}\n\n## Two\n\nA short end.\n", encoding="utf-8")
+    out = tmp_path / "out"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"book: long.md\nlanguage: en\noutput: {{{output}, directory: {out}}}\n", encoding="utf-8")
+    return recipe, out
+
+
 def write_recipe(path: Path, book: Path, out: Path, **synthesis: Any) -> Path:
     settings = {"max_open": 8, "rate_limit": 40, "confirm_above": 1_000_000, **synthesis}
     lines = [f"book: {json.dumps(str(book))}", "language: en", "max_chars: 100", f"synthesis: {json.dumps(settings)}",

@@ -77,20 +77,13 @@ def test_an_acx_build_has_credit_tracks_first_and_last_and_passes_acx(
 @pytest.mark.slow
 def test_the_retail_sample_is_one_to_five_minutes_from_a_paragraph_to_a_sentence_end(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import random
-
     from mutagen.mp3 import MP3
 
-    from bench._emulator import sentence
+    from tests.build_helpers import write_long_book
 
     monkeypatch.delenv("AUDIOCLEANER_API_KEY", raising=False)
-    rng = random.Random(7)
-    paragraphs = "\n\n".join(" ".join(sentence(rng) for _ in range(4)) for _ in range(30))
-    (tmp_path / "long.md").write_text(f"# Long\n\n## One\n\n{paragraphs}\n\n## Two\n\nA short end.\n", encoding="utf-8")
-    out = tmp_path / "out"
-    (tmp_path / "r.yaml").write_text(f"book: long.md\nlanguage: en\noutput: {{profile: acx, directory: {out}}}\n",
-                                     encoding="utf-8")
-    code, text = build(capsys, str(tmp_path / "r.yaml"), "--backend", "local", "--yes")
+    recipe, out = write_long_book(tmp_path, "profile: acx", paragraphs=30, seed=7)
+    code, text = build(capsys, str(recipe), "--backend", "local", "--yes")
     assert code == 0, text
     sample = MP3(out / "Retail Sample.mp3")
     assert 60 <= sample.info.length <= 300 and sample.info.bitrate == 192_000, sample.info.pprint()

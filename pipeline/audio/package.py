@@ -85,6 +85,7 @@ class PackageResult:
     frames: dict[int, int] = field(default_factory=dict)  # chapter -> its length in frames
     stems: dict[int, str] = field(default_factory=dict)  # chapter -> its files' name without the suffix
     parts: Parts = field(default_factory=dict)  # plan chapter -> its files' chapters (itself, or its parts)
+    cover: Cover | None = None  # the cover the files embed (made once, for the proof page too)
 
 
 def _digest(obj: object) -> str:
@@ -221,7 +222,7 @@ def assemble_book(
     starts = {c.index: manifest.clip_starts(c.index) for c in chapters}
     return PackageResult(chapter_files, m4b, playlist, tuple(rewritten), reports, measured, starts,
                          {c.index: manifest.frames(c.index) for c in chapters},
-                         {c.index: manifest.stem(c.index) for c in chapters}, parts)
+                         {c.index: manifest.stem(c.index) for c in chapters}, parts, cover)
 
 
 def _prepare_dirs(out_dir: Path) -> Path:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import random
 import re
 from pathlib import Path
 
 import pytest
 from mutagen.mp3 import MP3
 
-from bench._emulator import sentence
 from pipeline.audio.ffmpeg import ffmpeg_info
+from tests.build_helpers import write_long_book
 from tests.test_build import build
 
 
@@ -18,13 +17,8 @@ from tests.test_build import build
 def test_a_long_chapter_is_cut_into_parts_at_paragraphs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AUDIOCLEANER_API_KEY", raising=False)
-    rng = random.Random(3)
-    paragraphs = "\n\n".join(" ".join(sentence(rng) for _ in range(4)) for _ in range(12))
-    (tmp_path / "long.md").write_text(f"# Long\n\n## One\n\n{paragraphs}\n\n## Two\n\nA short end.\n", encoding="utf-8")
-    out = tmp_path / "out"
-    (tmp_path / "r.yaml").write_text(f"book: long.md\nlanguage: en\noutput: {{max_minutes: 1, directory: {out}}}\n",
-                                     encoding="utf-8")
-    code, text = build(capsys, str(tmp_path / "r.yaml"), "--backend", "local", "--yes")
+    recipe, out = write_long_book(tmp_path, "max_minutes: 1", paragraphs=12, seed=3)
+    code, text = build(capsys, str(recipe), "--backend", "local", "--yes")
     assert code == 0, text
     names = sorted(p.name for p in out.glob("*.mp3"))
     parts = [n for n in names if "One (part" in n]
