@@ -24,6 +24,7 @@ from pipeline.build import owner_of
 from pipeline.build_report import BuildReport, SynthOutcome
 from pipeline.build_stages import BuildOptions
 from pipeline.errors import AudiobookError, BudgetError, FatalKeyError, StoppedError, SynthesisFailedError
+from pipeline.models import is_offline
 from pipeline.synth.batch import BookSynth, BookWork, run_batch_synthesis
 from pipeline.synth.options import SynthOptions, SynthResult
 from pipeline.synth.progress import ProgressSink, QuietProgress
@@ -51,7 +52,7 @@ class BatchResult:
 
 def confirm_batch(plan: BatchPlan, options: BuildOptions) -> None:
     """The cap and the question apply to the batch total; a book's own cap to that book."""
-    if plan.backend == "local":
+    if is_offline(plan.backend):
         return
     for book in plan.books:
         own = book.entry.recipe.synthesis.max_credits

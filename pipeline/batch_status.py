@@ -13,6 +13,7 @@ from pathlib import Path
 from pipeline.batch_plan import BatchPlan, BookPlan
 from pipeline.batch_report import DONE, FAILED, NOT_STARTED, PARTIAL, BookRow
 from pipeline.catalogue import BatchInputs
+from pipeline.models import is_offline
 from pipeline.synth.status import last_backend, store_summary
 from pipeline.workspace import Workspace
 
@@ -54,7 +55,7 @@ def book_status(book: BookPlan) -> BookRow:
     report = _report(workspace.report_path)
     seconds, check = _audio_and_check(report)
     stopped = report.get("stopped")
-    bought = done > 0 if book.plan.backend == "local" else spent > 0
+    bought = done > 0 if is_offline(book.plan.backend) else spent > 0
     if not bought and done < len(keys):  # at most clips another book had bought (shared cache)
         status = NOT_STARTED
     elif failed:

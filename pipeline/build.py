@@ -17,13 +17,13 @@ from typing import TypeVar
 from pipeline.build_report import BuildReport, PackageReport, SynthOutcome
 from pipeline.build_stages import BuildOptions, credit_cap, package_with_repair, synth_stage
 from pipeline.errors import AudiobookError, BudgetError, UserError
-from pipeline.models import Plan, TTSRequest, Voice, content_key
+from pipeline.models import Plan, TTSRequest, Voice, backend_name, content_key, is_offline
 from pipeline.plan import Reusable, make_plan, plan_to_dict
 from pipeline.recipe import Recipe
 from pipeline.retakes import Take, TakeChange, apply_takes, load_takes, resolve, save_takes
 from pipeline.synth.status import last_backend, store_summary
 from pipeline.synth.store import Store, voice_tag
-from pipeline.tts.choice import BackendChoice
+from pipeline.tts.choice import BackendChoice, identity_for
 from pipeline.tts.picker import voice_picker
 from pipeline.workspace import Owner, Workspace, check_output_dir, check_owner, claim, lost_store
 
@@ -66,14 +66,14 @@ def planned(recipe: Recipe, workspace: Workspace, backend: str,
             change: TakeChange | None) -> tuple[Plan, tuple[Take, ...]]:
     """The plan and the retakes it reads (to be saved once the build owns the directory)."""
     with reuse_lookup(workspace, backend) as lookup:
-        base = make_plan(recipe, backend, voice_picker(backend, recipe.voices), reusable=lookup)
+        base = make_plan(recipe, backend, voice_picker(backend, recipe.voices, recipe.piper), reusable=lookup)
     takes = resolve(base, load_takes(workspace.state_dir), change, recipe.max_chars)
     return apply_takes(base, takes, recipe.billing_unit), takes
 
 
 def fresh_plan(recipe: Recipe, backend: str) -> Plan:
     """The plan a first build makes (nothing reused), with the tts package's voice choice."""
-    return make_plan(recipe, backend, voice_picker(backend, recipe.voices))
+    return make_plan(recipe, backend, voice_picker(backend, recipe.voices, recipe.piper))
 
 
 def cached_keys(workspace: Workspace, plan: Plan) -> set[str]:
@@ -94,7 +94,7 @@ class BuildResult:
 
 def confirm_cost(plan: Plan, to_spend: int, recipe: Recipe, options: BuildOptions) -> None:
     """Refuse or ask before a paid build that exceeds the user's limits."""
-    if plan.backend == "local":
+    if is_offline(plan.backend):
         return
     cap, name = credit_cap(recipe, options)
     if cap is not None and to_spend > cap:
@@ -156,7 +156,7 @@ def build(recipe: Recipe, choice: BackendChoice, options: BuildOptions) -> Build
     workspace = Workspace.of(recipe)
     check_output_dir(workspace.output_dir)  # before planning: a bad place fails in a second
     timer = _Timer()
-    plan, takes = timer.run("plan", lambda: planned(recipe, workspace, choice.name, options.retake))
+    plan, takes = timer.run("plan", lambda: planned(recipe, workspace, choice.identity, options.retake))
     cached = cached_keys(workspace, plan)
     to_spend = sum(j.credits for j in plan.jobs if j.key not in cached)
     confirm_cost(plan, to_spend, recipe, options)
@@ -204,10 +204,10 @@ def build_status(recipe: Recipe, backend: str | None = None) -> dict[str, object
         raise UserError(f"no build state in {workspace.output_dir} (run `audiobook build` first)")
     store = workspace.open_store(lock=False)
     try:
-        backend = backend or last_backend(store) or "local"
+        backend = identity_for(backend or last_backend(store) or "local", recipe.piper)
         plan = plan_build(recipe, workspace, backend)
         check_owner(store, workspace.output_dir, owner_of(recipe, plan))
         summary = store_summary(store, [j.key for j in plan.jobs])
     finally:
         store.close()
-    return {"book": plan.title, "output": str(workspace.output_dir), "backend": backend, **summary}
+    return {"book": plan.title, "output": str(workspace.output_dir), "backend": backend_name(backend), **summary}

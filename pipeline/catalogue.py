@@ -10,7 +10,7 @@ YAML file with `books:` (recipe or book paths, globs, inline recipes) and `defau
   redefine (same `match` ignoring case, or same `regex`). Entries apply in order, each to
   the text the earlier ones left, so the book's own (often more specific) phrases must
   come first for "the book wins" to hold;
-- relative paths in defaults (`voices`, `output.directory`, `synthesis.cache_dir`) are
+- relative paths in defaults (`voices`, `output.directory`, `synthesis.cache_dir`, `piper.model`) are
   relative to the catalogue, a recipe's own paths to the recipe.
 `output.directory` (and an `output=` override) may hold `{slug}` (a filesystem-safe lowercase
 form of `title:`, else of the book's file name) and `{stem}` (the recipe file's name, or the
@@ -222,7 +222,7 @@ def _parse_defaults(top: LineDict, where: Where) -> LineDict:
     base = where.file.resolve().parent
     if isinstance(defaults.get("voices"), str):
         defaults["voices"] = str(base / Path(defaults["voices"]).expanduser())
-    for key, sub in (("output", "directory"), ("synthesis", "cache_dir")):
+    for key, sub in (("output", "directory"), ("synthesis", "cache_dir"), ("piper", "model")):
         if isinstance(defaults.get(key), LineDict) and isinstance(defaults[key].get(sub), str):
             defaults[key] = _copy(defaults[key])
             defaults[key][sub] = str(base / Path(defaults[key][sub]).expanduser())

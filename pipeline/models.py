@@ -10,6 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from enum import IntEnum
+from pathlib import Path
 from typing import Literal
 
 BlockKind = Literal["heading", "paragraph", "verse", "list", "table", "scene_break", "code"]
@@ -203,6 +204,28 @@ class ChapterPlan:
     jobs: tuple[Job, ...] = ()
     title_credits: int = 0  # what `titles: separate` adds over packing headings with the text
     voice_credits: int = 0  # what cast and language voices add over one voice for the chapter
+
+
+BACKENDS = ("audiocleaner", "local", "piper")
+OFFLINE_BACKENDS = frozenset({"local", "piper"})
+
+
+def backend_name(identity: str) -> str:
+    """The backend's name from its content-key identity (`piper:<model hash>` -> piper)."""
+    return identity.partition(":")[0]
+
+
+def is_offline(identity: str) -> bool:
+    """Offline voices (eSpeak NG, Piper) cost nothing: no ledger, no credits shown."""
+    return backend_name(identity) in OFFLINE_BACKENDS
+
+
+@dataclass(frozen=True)
+class PiperSettings:
+    """The recipe's `piper:` section: which Piper voice, and who reads a language it lacks."""
+
+    model: Path | None = None  # None: the voice the neural extra bundles
+    fallback: Literal["none", "local"] = "none"  # local: eSpeak NG reads those chapters
 
 
 @dataclass(frozen=True)

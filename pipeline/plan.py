@@ -28,6 +28,7 @@ from pipeline.models import (
     Sentence,
     TTSRequest,
     Voice,
+    backend_name,
     content_key,
 )
 from pipeline.recipe import Recipe
@@ -379,7 +380,7 @@ def plan_to_dict(plan: Plan, cached: set[str] | None = None) -> dict[str, object
         totals["money"] = money(plan.price, plan.credits, totals.get("credits_to_spend", plan.credits))
     return {
         "book": {"title": plan.title, "authors": list(plan.authors), "language": plan.language},
-        "backend": plan.backend,
+        "backend": backend_name(plan.backend),
         "chapters": chapters,
         "totals": totals,
         "removed_chars": dict(sorted(plan.removed_chars.items())),

@@ -13,10 +13,17 @@ from typing import Any, Literal
 
 from pipeline.errors import BookError, RecipeError
 from pipeline.ingest import EPUB_SUFFIXES, MARKDOWN_SUFFIXES, IngestOptions, check_regular_file
-from pipeline.models import AudioSettings, EngineSettings, Pauses, Price
+from pipeline.models import AudioSettings, EngineSettings, Pauses, PiperSettings, Price
 from pipeline.recipe_delivery import ACX_MAX_MINUTES, AUTO, PROFILES, Credits, check_profile, parse_credits
 from pipeline.recipe_rules import ChapterRule, parse_rules
-from pipeline.recipe_values import parse_emotion, parse_language, parse_price, parse_speed
+from pipeline.recipe_values import (
+    parse_backend,
+    parse_emotion,
+    parse_language,
+    parse_piper,
+    parse_price,
+    parse_speed,
+)
 from pipeline.recipe_voices import (
     CastMember,
     DialogueVoice,
@@ -33,7 +40,7 @@ TOP_KEYS = (
     "book", "title", "author", "language", "voice", "emotion", "speed", "allow_any_speed",
     "max_chars", "billing_unit", "cuts", "titles", "heading_chapters", "include_matter", "speak_titles", "strip_quotes",
     "voices", "cast", "speaker_names", "languages", "min_passage", "dialogue", "markdown", "chapters", "lexicon",
-    "pauses", "output", "synthesis", "price", "credits",
+    "pauses", "output", "synthesis", "price", "credits", "backend", "piper",
 )
 
 
@@ -71,6 +78,8 @@ class Recipe:
     dialogue: DialogueVoice | None = None  # quoted speech in prose in its own voice (None: off)
     price: Price | None = None  # money per credit, shown beside credits by `plan`
     credits: Credits | None = None  # opening/closing credits read as their own tracks (None: none)
+    backend: str | None = None  # the recipe's `backend:` (--backend wins); None: by the API key
+    piper: PiperSettings = field(default_factory=PiperSettings)
     ingest: IngestOptions = field(default_factory=IngestOptions)
     normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
     chapters: tuple[ChapterRule, ...] = ()
@@ -130,8 +139,7 @@ def parse_recipe(top: LineDict, where: Where) -> Recipe:
     if "voices" in top:
         fields["voices"] = _existing_file(top["voices"], at(top, "voices", where), base)
     _parse_cast_keys(top, where, fields)
-    if "price" in top:
-        fields["price"] = parse_price(top["price"], at(top, "price", where))
+    _parse_engine_keys(top, where, fields, base)
     if "markdown" in top:
         fields["ingest"] = _parse_markdown(top, where, fields.get("include_matter", False))
     elif "include_matter" in fields:
@@ -155,6 +163,16 @@ def parse_recipe(top: LineDict, where: Where) -> Recipe:
         fields["synthesis"] = _parse_synthesis(top["synthesis"], at(top, "synthesis", where), base)
     fields["warnings"] = tuple(where.warnings)
     return Recipe(**fields)
+
+
+def _parse_engine_keys(top: LineDict, where: Where, fields: dict[str, Any], base: Path) -> None:
+    """`price:`, `backend:` and `piper:`: who reads the book, and what a credit costs."""
+    if "price" in top:
+        fields["price"] = parse_price(top["price"], at(top, "price", where))
+    if "backend" in top:
+        fields["backend"] = parse_backend(top["backend"], at(top, "backend", where))
+    if "piper" in top:
+        fields["piper"] = parse_piper(top["piper"], at(top, "piper", where), base)
 
 
 def _parse_cast_keys(top: LineDict, where: Where, fields: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from pipeline.batch_plan import BatchPlan
 from pipeline.batch_report import BookRow, render_rows
 from pipeline.build_stages import BuildOptions
 from pipeline.catalogue import BatchInputs
+from pipeline.models import backend_name, is_offline
 from pipeline.tts.choice import BackendChoice
 
 BATCH_REPORT = "batch-report.json"
@@ -32,7 +33,7 @@ def print_batch_plan(plan: BatchPlan, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(plan.to_dict(), ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"Batch of {len(plan.books)} books, backend {plan.backend}")
+    table = Table(title=f"Batch of {len(plan.books)} books, backend {backend_name(plan.backend)}")
     table.add_column("#", justify="right")
     table.add_column("book", overflow="fold", ratio=1, min_width=20)
     for col in ("chapters", "segments", "credits", "floor", "cached", "shared", "to spend"):
@@ -87,7 +88,7 @@ def run_batch_build(inputs: BatchInputs, choice: BackendChoice, options: BuildOp
     from pipeline.batch_plan import plan_batch
     from pipeline.batch_progress import BatchDisplay, BatchTally
 
-    plan = plan_batch(inputs, choice.name)
+    plan = plan_batch(inputs, choice.identity)
     confirm_batch(plan, options)
     path = report_path(inputs, report)
     for book in plan.books:
@@ -112,11 +113,12 @@ def print_batch_status(inputs: BatchInputs, backend: str | None, as_json: bool) 
     """Each book's row from its store and report.json; no network."""
     from pipeline.batch_plan import plan_batch
     from pipeline.batch_status import batch_status, last_batch_backend
+    from pipeline.tts.choice import identity_for
 
-    plan = plan_batch(inputs, backend or last_batch_backend(inputs))
+    plan = plan_batch(inputs, identity_for(backend or last_batch_backend(inputs), inputs.books[0].recipe.piper))
     rows = batch_status(plan)
     if as_json:
         click.echo(json.dumps({"books": [r.to_dict() for r in rows]}, ensure_ascii=False, indent=2))
         return
     done = sum(1 for r in rows if r.status == "done")
-    print_book_table(rows, plan.backend != "local", f"Batch: {done} of {len(rows)} books done")
+    print_book_table(rows, not is_offline(plan.backend), f"Batch: {done} of {len(rows)} books done")

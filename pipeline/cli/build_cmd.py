@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pipeline.cli.options import backend_options, inputs_argument, load_batch_inputs, take_change
+from pipeline.cli.options import backend_options, choose_for, inputs_argument, load_batch_inputs, take_change
+from pipeline.models import BACKENDS, is_offline
 
 if TYPE_CHECKING:
     from pipeline.build import BuildResult
@@ -59,16 +60,15 @@ def build(ctx: click.Context, paths: tuple[str, ...], output: str | None, backen
     from pipeline.build import BuildOptions
     from pipeline.build import build as run_build
     from pipeline.synth.progress import choose_progress
-    from pipeline.tts.choice import choose_backend
 
     inputs = load_batch_inputs(paths, output=Path(output).resolve() if output else None)
     change = take_change(retake, restore, inputs)
-    choice = choose_backend(backend, api_url, api_key_file)
+    choice = choose_for(inputs, backend, api_url, api_key_file)
     quiet = ctx.obj.get("quiet", False)
-    if choice.name == "local":
+    if choice.name == "local" and backend is None and inputs.books[0].recipe.backend is None:
         click.echo("No API key set: using the offline voice (eSpeak NG); this build costs nothing.", err=True)
     else:
-        click.echo(f"Using the Audio Cleaner API at {choice.url}", err=True)
+        click.echo(f"Using {choice.label}", err=True)
     can_ask = sys.stdin.isatty()
     options = BuildOptions(
         yes=yes, max_credits=max_credits,
@@ -105,10 +105,10 @@ def _summary(result: BuildResult, quiet: bool) -> None:
     plan = result.plan
     for warning in report.all_warnings:
         click.echo(f"Warning: {warning}", err=True)
-    cost = "offline voice, no credits" if plan.backend == "local" else spend_line(synth)
+    cost = "offline voice, no credits" if is_offline(plan.backend) else spend_line(synth)
     clips = f"{synth.done} clips ({synth.cached} from cache)"
     click.echo(f"Done: {len(plan.active)} chapters, {clips}, {cost}.")
-    if plan.backend != "local" and synth.api_requests:
+    if not is_offline(plan.backend) and synth.api_requests:
         click.echo(f"Requests: {synth.refusal_line()}.")
     for path in result.outputs:
         if not quiet:
@@ -123,7 +123,7 @@ def _summary(result: BuildResult, quiet: bool) -> None:
 @inputs_argument
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory of the build.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--backend", type=click.Choice(["audiocleaner", "local"]),
+@click.option("--backend", type=click.Choice(list(BACKENDS)),
               help="Whose clips to count (default: the backend of the directory's last build).")
 def status(paths: tuple[str, ...], output: str | None, as_json: bool, backend: str | None) -> None:
     """Show a build's progress and spend from its checkpoint store and ledger (no network).

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from pipeline.catalogue import BatchInputs, load_inputs
+from pipeline.models import BACKENDS
 from pipeline.recipe import Recipe, load_recipe
 from pipeline.retakes import TakeChange
+
+if TYPE_CHECKING:
+    from pipeline.tts.choice import BackendChoice
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,9 +35,9 @@ def backend_options(func: F) -> F:
         "e.g. an `audiobook emulator` on http://127.0.0.1:PORT.",
     )(func)
     func = click.option(
-        "--backend", type=click.Choice(["audiocleaner", "local"]),
-        help="audiocleaner (needs a key) or local (offline eSpeak NG voice). "
-        "Default: audiocleaner when a key is set, else local.",
+        "--backend", type=click.Choice(list(BACKENDS)),
+        help="audiocleaner (needs a key), local (offline eSpeak NG voice) or piper (offline neural voice, "
+        "the neural extra). Default: the recipe's `backend:`, else audiocleaner when a key is set, else local.",
     )(func)
     return func
 
@@ -64,3 +68,21 @@ def take_change(retake: str | None, restore: str | None, inputs: BatchInputs) ->
         raise UserError(f"--{'retake' if retake else 'restore'} names segments of one book: give one recipe")
     return TakeChange(parse_retakes(Path(given)), restore=restore is not None, source=Path(given).name)
 
+
+
+def choose_for(inputs: BatchInputs, backend: str | None, api_url: str | None,
+               api_key_file: str | None) -> BackendChoice:
+    """The backend for these books: --backend, else their recipes' `backend:` (a batch runs
+    one engine, so the recipes must agree), with the recipes' one Piper voice."""
+    from pipeline.errors import RecipeError
+    from pipeline.tts.choice import choose_backend
+
+    named = sorted({b.recipe.backend for b in inputs.books if b.recipe.backend})
+    if backend is None and (len(named) > 1 or (named and any(b.recipe.backend is None for b in inputs.books))):
+        raise RecipeError(f"the books name different backends ({', '.join(named)}, or none); "
+                          "a batch runs one: pass --backend or make their `backend:` agree")
+    chosen = backend or (named[0] if named else None)
+    pipers = {b.recipe.piper for b in inputs.books}
+    if chosen == "piper" and len(pipers) > 1:
+        raise RecipeError("the books name different Piper voices (`piper: {model: ...}`); a batch uses one")
+    return choose_backend(backend, api_url, api_key_file, recipe_backend=chosen, piper=pipers.pop())

@@ -12,8 +12,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.cli.options import backend_options, inputs_argument, load_batch_inputs, take_change
-from pipeline.models import EMOTIONS, Plan
+from pipeline.cli.options import backend_options, choose_for, inputs_argument, load_batch_inputs, take_change
+from pipeline.models import EMOTIONS, Plan, backend_name
 
 if TYPE_CHECKING:
     from pipeline.catalogue import BatchInputs
@@ -50,22 +50,21 @@ def plan(paths: tuple[str, ...], as_json: bool, segments: bool, show_cast: bool,
     """
     from pipeline.build import cached_keys, plan_build
     from pipeline.plan import plan_to_dict
-    from pipeline.tts.choice import choose_backend
     from pipeline.workspace import Workspace
 
     out = Path(output).resolve() if output else None
     inputs = load_batch_inputs(paths, max_chars=max_chars, cuts=cuts, output=out)
     change = take_change(retake, None, inputs)
-    choice = choose_backend(backend, api_url, api_key_file)
+    choice = choose_for(inputs, backend, api_url, api_key_file)
     if inputs.is_batch:
-        _batch_plan(inputs, choice.name, as_json, segments)
+        _batch_plan(inputs, choice.identity, as_json, segments)
         return
     recipe = inputs.books[0].recipe
     if show_cast:
         _print_cast(recipe, as_json)
         return
     workspace = Workspace.of(recipe)
-    result = plan_build(recipe, workspace, choice.name, change)
+    result = plan_build(recipe, workspace, choice.identity, change)
     cached = cached_keys(workspace, result)
     if change is not None:
         _print_retakes(result, change, cached, as_json or segments)
@@ -139,7 +138,7 @@ def _print_table(result: Plan, data: dict) -> None:
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
-    table = Table(title=f"{result.title} — {result.language}, backend {result.backend}")
+    table = Table(title=f"{result.title} — {result.language}, backend {backend_name(result.backend)}")
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("title", overflow="fold", ratio=1, min_width=20)
     for col in ("chars", "segs", "credits", "floor", "cached", "voice"):

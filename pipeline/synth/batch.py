@@ -118,6 +118,8 @@ class BatchEngine:
         if own.billed:
             ledger = Ledger.start(book.store, backend.name, book.max_credits, self.clock)
             self.pool.join(ledger)
+        else:
+            Ledger.note_free_run(book.store, backend.name, self.clock)
         engine = Engine(book.jobs, backend, book.store, book.cache, own, book.progress, ledger=ledger,
                         clock=self.clock, limits=self.limits)
         engine.on_abort = self._abort

@@ -95,6 +95,14 @@ class Ledger:
         self.this_run = Spend()
         self.pool: CreditPool | None = None  # a batch's shared cap, when in one
 
+    @staticmethod
+    def note_free_run(store: Store, backend: str, clock: Clock | None = None) -> None:
+        """Record a run of an offline voice (no ledger, nothing spent), so `status` knows
+        whose clips the directory holds (`piper:<model hash>` or local)."""
+        now = (clock or SystemClock()).time()
+        with store.atomic() as conn:
+            conn.execute("INSERT INTO runs (started_at, backend, cap) VALUES (?, ?, NULL)", (now, backend))
+
     @classmethod
     def start(cls, store: Store, backend: str, cap: int | None, clock: Clock | None = None) -> Ledger:
         """Open a run: settle intents left by a crash (uncertain), then record the run."""

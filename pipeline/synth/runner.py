@@ -164,6 +164,8 @@ async def synthesize(
     clock = clock or SystemClock()
     started = clock.monotonic()
     ledger = Ledger.start(store, backend.name, options.max_credits, clock) if options.billed else None
+    if ledger is None:
+        Ledger.note_free_run(store, backend.name, clock)
     engine = Engine(jobs, backend, store, cache, options, progress, stop, ledger=ledger, clock=clock)
     try:
         await engine.run()

@@ -208,36 +208,45 @@ class LocalBackend:
 
     Tasks run in a small thread pool; eSpeak itself is serialised by the module lock,
     so more workers only overlap FLAC encoding (outside the lock) and scheduling, not
-    synthesis.
+    synthesis. The Piper backend reuses this task shape with its own `check` and `clip`.
     """
 
     name = "local"
     _URL_PREFIX = "local://"
+    _JOB_PREFIX = "local"
 
     def __init__(self, workers: int = 2) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="espeak")
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=self._JOB_PREFIX)
         self._tasks: dict[str, Future[bytes]] = {}
         self._ids = itertools.count(1)
 
-    async def create(self, request: TTSRequest) -> str:
-        """Validate the request, start synthesis in a worker thread, return a job id."""
+    def check(self, request: TTSRequest) -> None:
+        """Refuse at create what the synthesis would fail on (UserError, as the vendor's 4xx)."""
         local_voice_for(request.voice.voice_id, request.voice.language)  # raises on a bad language
         words_per_minute(request.voice.speed)  # raises on a bad speed
         if request.voice.emotion not in EMOTION_PROSODY:
             raise UserError(f"unknown emotion id {request.voice.emotion}; expected 0-8")
-        job_id = f"local-{next(self._ids):08d}"
-        self._tasks[job_id] = self._pool.submit(_clip_for, request)
+
+    def clip(self, request: TTSRequest) -> bytes:
+        """The clip's bytes (FLAC); runs in a worker thread."""
+        return _clip_for(request)
+
+    async def create(self, request: TTSRequest) -> str:
+        """Validate the request, start synthesis in a worker thread, return a job id."""
+        self.check(request)
+        job_id = f"{self._JOB_PREFIX}-{next(self._ids):08d}"
+        self._tasks[job_id] = self._pool.submit(self.clip, request)
         return job_id
 
     async def get(self, job_id: str) -> TaskStatus:
         """Wait for the task to finish; success carries output_url local://<job_id>."""
         future = self._tasks.get(job_id)
         if future is None:
-            raise TaskNotFoundError(f"local task {job_id} not found", code=101008)
+            raise TaskNotFoundError(f"{self._JOB_PREFIX} task {job_id} not found", code=101008)
         try:
             await asyncio.wrap_future(future)
         except Exception as exc:  # reported as the vendor does: status failed
-            log.warning("local synthesis of %s failed: %s", job_id, exc)
+            log.warning("%s synthesis of %s failed: %s", self._JOB_PREFIX, job_id, exc)
             return TaskStatus("failed")
         return TaskStatus("success", f"{self._URL_PREFIX}{job_id}")
 
@@ -246,7 +255,7 @@ class LocalBackend:
         job_id = url.removeprefix(self._URL_PREFIX)
         future = self._tasks.pop(job_id, None) if url.startswith(self._URL_PREFIX) else None
         if future is None:
-            raise TaskNotFoundError(f"local result {url} not found", code=101008)
+            raise TaskNotFoundError(f"{self._JOB_PREFIX} result {url} not found", code=101008)
         return await asyncio.wrap_future(future)
 
     async def aclose(self) -> None:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from pipeline.models import Voice
+from pipeline.errors import UserError
+from pipeline.models import PiperSettings, Voice, backend_name
 from pipeline.tts.voices import VoiceInfo, VoiceLibrary, check_voice, load_voice_library
 
 # The vendor's guide documents one voice: 2072 "Madison" (en). Other languages need `voice:`.
@@ -26,8 +27,9 @@ class LibraryPicker:
     as it always was.
     """
 
-    backend: str
+    backend: str  # the content-key identity (`piper:<hash>` for Piper)
     library_path: Path | None = None
+    piper: PiperSettings = PiperSettings()
 
     @cached_property
     def library(self) -> VoiceLibrary | None:
@@ -38,11 +40,21 @@ class LibraryPicker:
         picked = self._library_pick(language)
         if picked is not None:
             return picked.id
-        if self.backend == "local":
+        name = backend_name(self.backend)
+        if name == "piper" and self._piper_speaks(language):
+            from pipeline.tts.piper_voices import PIPER_ID_BASE
+
+            return PIPER_ID_BASE
+        if name in ("local", "piper"):  # Piper's fallback (or its refusal, in check) is eSpeak's
             from pipeline.tts.local_voices import default_local_voice
 
             return default_local_voice(language)
         return VENDOR_DEFAULT_VOICES.get(language)
+
+    def _piper_speaks(self, language: str) -> bool:
+        from pipeline.tts.piper_voices import voice_for
+
+        return voice_for(self.piper).language == language
 
     def _library_pick(self, language: str) -> VoiceInfo | None:
         """The library's first voice of the language, preferring one with a narration style."""
@@ -63,11 +75,20 @@ class LibraryPicker:
                 f"first '{language}' {why} ({self.library_path}); set `voice:` to choose")
 
     def check(self, voice: Voice) -> list[str]:
-        """Warnings for a voice the library does not have or that does not speak its language."""
+        """Warnings for a voice the library does not have or that does not speak its language;
+        a UserError for a language the Piper voice cannot speak (unless eSpeak NG may)."""
+        if backend_name(self.backend) == "piper" and not self._piper_speaks(voice.language):
+            if self.piper.fallback != "local":
+                from pipeline.tts.piper_voices import voice_for
+
+                raise UserError(f"the Piper voice {voice_for(self.piper).name} speaks "
+                                f"'{voice_for(self.piper).language}', not '{voice.language}': use --backend local, "
+                                "or `piper: {fallback: local}` to read those passages with eSpeak NG")
+            return []
         if self.library is None:
             return []
         return check_voice(self.library, voice.voice_id, voice.language, voice.emotion)
 
 
-def voice_picker(backend: str, library_path: Path | None) -> LibraryPicker:
-    return LibraryPicker(backend, library_path)
+def voice_picker(backend: str, library_path: Path | None, piper: PiperSettings | None = None) -> LibraryPicker:
+    return LibraryPicker(backend, library_path, piper or PiperSettings())
