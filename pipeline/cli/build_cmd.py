@@ -53,8 +53,9 @@ def build(ctx: click.Context, paths: tuple[str, ...], output: str | None, backen
     Resumable: after a crash, Ctrl-C (exit 130), an empty credit balance, the credit cap or
     an unanswering service (exit 3), run the same command again; a task that has a job id
     is polled again, never bought again. Every create that may cost credits is in the spend
-    ledger before it is sent. With no AUDIOCLEANER_API_KEY and no --backend, the offline
-    voice (eSpeak NG) is used.
+    ledger before it is sent. With no AUDIOCLEANER_API_KEY and no --backend (or recipe
+    `backend:`), the offline voice (eSpeak NG) is used; --backend piper reads with the
+    offline neural voice (the neural extra).
     """
     from pipeline.audio.progress import choose_package_progress
     from pipeline.build import BuildOptions

@@ -78,8 +78,10 @@ def choose_for(inputs: BatchInputs, backend: str | None, api_url: str | None,
     from pipeline.tts.choice import choose_backend
 
     named = sorted({b.recipe.backend for b in inputs.books if b.recipe.backend})
-    if backend is None and (len(named) > 1 or (named and any(b.recipe.backend is None for b in inputs.books))):
-        raise RecipeError(f"the books name different backends ({', '.join(named)}, or none); "
+    unnamed = any(b.recipe.backend is None for b in inputs.books)
+    if backend is None and (len(named) > 1 or (named and unnamed)):
+        listed = ", ".join(named + (["none"] if unnamed else []))
+        raise RecipeError(f"the books name different backends ({listed}); "
                           "a batch runs one: pass --backend or make their `backend:` agree")
     chosen = backend or (named[0] if named else None)
     pipers = {b.recipe.piper for b in inputs.books}

@@ -213,3 +213,16 @@ def test_voices_lists_the_piper_voices(tmp_path: Path, capsys: pytest.CaptureFix
     code, out, err = _cli(capsys, "voices", "--piper", str(tmp_path))
     assert code == 0, err
     assert "en_US-joe-medium" in out and f"{PIPER_ID_BASE + 1}  xx_XX-test-low / bo" in out
+
+
+def test_a_batch_runs_one_backend(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "b.md").write_text("# B\n\n## One\n\nText.\n", encoding="utf-8")
+    (tmp_path / "c.md").write_text("# C\n\n## One\n\nMore text.\n", encoding="utf-8")
+    (tmp_path / "one.yaml").write_text("book: b.md\nbackend: piper\n", encoding="utf-8")
+    (tmp_path / "two.yaml").write_text("book: c.md\nbackend: local\n", encoding="utf-8")
+    code, _, err = _cli(capsys, "plan", str(tmp_path / "one.yaml"), str(tmp_path / "two.yaml"))
+    assert code == 2 and "the books name different backends (local, piper)" in err
+    code, out, err = _cli(capsys, "plan", str(tmp_path / "two.yaml"), "--json")  # the recipe's backend is used
+    assert code == 0 and json.loads(out)["backend"] == "local", err
+    code, _, err = _cli(capsys, "plan", str(tmp_path / "one.yaml"), str(tmp_path / "two.yaml"), "--backend", "local")
+    assert code == 0, err  # --backend settles it
