@@ -217,25 +217,88 @@ def true_peak_db(x: np.ndarray) -> float:
     return lin_to_db(float(env.max())) if env.size else -math.inf
 
 
+HOT_BLOCK = 64  # samples per block of the hot-block test (its neighbours cover the filter's reach)
+REACH = 10  # input samples on each side that one 4x-oversampled value depends on
+
+
+def _spans(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The indices of every [start, stop) range, concatenated."""
+    lengths = stops - starts
+    offsets = np.repeat(starts + lengths - np.cumsum(lengths), lengths)
+    return np.arange(int(lengths.sum())) + offsets
+
+
+def hot_envelope(x: np.ndarray, level: float) -> np.ndarray:
+    """true_peak_envelope(x) wherever it may exceed `level`; 0 where it cannot.
+
+    No oversampled value exceeds the interpolator's gain bound times the largest sample
+    within REACH, so a block of HOT_BLOCK samples whose own and neighbours' sample peak
+    times that bound stays at or under `level` cannot go over it. Only the other
+    ("hot") blocks are oversampled: their runs, each with REACH samples of context, in
+    one array and one filter call; values are those of the whole-signal envelope.
+    """
+    n, b = len(x), HOT_BLOCK
+    env = np.zeros(n, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+    if n == 0:
+        return env
+    blocks = -(-n // b)
+    peaks = np.zeros(blocks * b, dtype=env.dtype)
+    peaks[:n] = np.abs(x)
+    bp = peaks.reshape(blocks, b).max(axis=1)
+    near = bp.copy()
+    near[1:] = np.maximum(near[1:], bp[:-1])
+    near[:-1] = np.maximum(near[:-1], bp[1:])
+    hot = near * _interp_gain_bound(str(env.dtype)) > level
+    if not hot.any():
+        return env
+    edges = np.flatnonzero(np.diff(hot.astype(np.int8), prepend=0, append=0))
+    first, last = edges[::2] * b, np.minimum(edges[1::2] * b, n)  # runs of hot blocks, in samples
+    lo, hi = np.maximum(first - REACH, 0), np.minimum(last + REACH, n)
+    seen = true_peak_envelope(x[_spans(lo, hi)])  # neighbouring runs meet only in context samples
+    base = np.cumsum(hi - lo) - hi  # a run's sample i sits at base + i in `seen`
+    env[_spans(first, last)] = seen[_spans(base + first, base + last)]
+    return env
+
+
+def _gain_from_need(need: np.ndarray, radius: int) -> np.ndarray:
+    """The smoothed gain of limiter_gain, filtered only around the samples that need < 1.
+
+    Elsewhere every value within the filters' reach (3 * radius) is 1, so the gain is 1.
+    """
+    n, reach = len(need), 3 * radius
+    gain = np.ones(n, dtype=need.dtype)
+    low = np.flatnonzero(need < 1.0)
+    if low.size == 0:
+        return gain
+    gaps = np.flatnonzero(np.diff(low) > 2 * reach)  # runs farther apart than the filters see
+    starts, stops = low[np.append(0, gaps + 1)], low[np.append(gaps, len(low) - 1)] + 1
+    for a, z in zip(np.maximum(starts - reach, 0).tolist(), np.minimum(stops + reach, n).tolist(), strict=True):
+        seg = need[a:z]
+        held = minimum_filter1d(seg, size=4 * radius + 1, mode="nearest")
+        gain[a:z] = np.minimum(uniform_filter1d(held, size=2 * radius + 1, mode="nearest"), seg)
+    return gain
+
+
 def limiter_gain(x: np.ndarray, ceiling: float, radius: int) -> np.ndarray:
     """Smooth per-sample gain (<= 1) keeping |x * gain| true peaks under `ceiling`.
 
     A minimum filter of half-width 2*radius followed by a moving average of half-width
     radius: every averaged value is <= the needed gain at its centre, so the ceiling
-    holds, and gain changes take ~2*radius samples (no clicks).
+    holds, and gain changes take ~2*radius samples (no clicks). Only the samples whose
+    true peak may pass the ceiling are oversampled (hot_envelope), and the filters run
+    only around those that need less than unity gain.
     """
     if x.ndim == 2 and x.shape[1] == 1:
-        env = true_peak_envelope(x[:, 0])
+        env = hot_envelope(x[:, 0], ceiling)
     elif x.ndim == 2:  # one gain for all channels keeps the stereo image
-        env = np.max([true_peak_envelope(x[:, c]) for c in range(x.shape[1])], axis=0)
+        env = np.max([hot_envelope(x[:, c], ceiling) for c in range(x.shape[1])], axis=0)
     else:
-        env = true_peak_envelope(x)
+        env = hot_envelope(x, ceiling)
     with np.errstate(divide="ignore"):
         need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
     if need.min() >= 1.0:
         return np.ones(len(x))
-    held = minimum_filter1d(need, size=4 * radius + 1, mode="nearest")
-    return np.minimum(uniform_filter1d(held, size=2 * radius + 1, mode="nearest"), need)
+    return _gain_from_need(need, radius)
 
 
 def integrated_lufs(x: np.ndarray, rate: int) -> float:

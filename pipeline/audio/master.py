@@ -4,7 +4,7 @@ One streaming pass over the raw chapter into ffmpeg encoders reading stdin. Most
 chunks are far from the ceiling: pydub gains them and lays the room tone under them
 (`apply_gain`, `overlay`: C loops over s16, no float round trip). Chunks where a 100 ms
 hop could reach the ceiling go through numpy instead: gain, then a look-ahead limiter
-(4x oversampled) on just those hops. Finished chunks reach the encoders through a
+(4x oversampled on just the samples whose true peak may pass the ceiling). Finished chunks reach the encoders through a
 writer thread and a bounded queue, so ffmpeg never waits on a chunk being computed.
 Loudness after limiting is predicted from the stitcher's hop energies; if the
 prediction misses the target by more than MAX_MISS_LU the pass runs again with a
@@ -139,12 +139,6 @@ class _PassState:
     limited: int = 0
 
 
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) index runs where `flags` is true."""
-    edges = np.flatnonzero(np.diff(np.r_[0, flags.astype(np.int8), 0]))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
-
-
 @dataclass(frozen=True)
 class _Chunk:
     k: int
@@ -170,23 +164,18 @@ def _pydub_chunk(st: StitchedChapter, fh: BinaryIO, c: _Chunk, gain_db: float, t
     return bytes(out.raw_data)
 
 
-def _limited_chunk(st: StitchedChapter, fh: BinaryIO, c: _Chunk, cand: np.ndarray, gain: float,
-                   ceiling: float, tone: _Tone, state: _PassState) -> bytes:
-    """A chunk where a hop could reach the ceiling: numpy gain, limiter on those hops only.
+def _limited_chunk(st: StitchedChapter, fh: BinaryIO, c: _Chunk, gain: float, ceiling: float, tone: _Tone,
+                   state: _PassState) -> bytes:
+    """A chunk where a hop could reach the ceiling: numpy gain, then the look-ahead limiter.
 
-    The 4x oversampling is the expensive part, so it runs on those hops (plus the
-    limiter's reach) rather than on the whole chunk.
+    The chunk is read with the limiter's reach on both sides; the 4x oversampling (the
+    expensive part) runs only on the samples whose true peak may pass the ceiling.
     """
     radius = st.rate * LIMIT_RADIUS_MS // 1000
     margin = 4 * radius + 64
     lo, hi = max(0, c.start - margin), min(st.frames, c.stop + margin)
     ext = _read(fh, lo, hi, st.channels, gain)
-    g = np.ones(len(ext), dtype=np.float32)
-    for a, b in _runs(cand):
-        s0 = max(0, (c.p0 + a) * st.hop - lo - margin)
-        s1 = min(len(ext), (c.p0 + b) * st.hop - lo + margin)
-        g[s0:s1] = np.minimum(g[s0:s1], limiter_gain(ext[s0:s1], ceiling, radius))
-    x, g = ext[c.start - lo : c.stop - lo], g[c.start - lo : c.stop - lo]
+    x, g = ext[c.start - lo : c.stop - lo], limiter_gain(ext, ceiling, radius)[c.start - lo : c.stop - lo]
     y = x
     if g.min() < 1.0:
         state.limited += 1
@@ -225,9 +214,8 @@ def _one_pass(st: StitchedChapter, gain_db: float, ceiling: float, feeder: _Feed
     with open(st.pcm_path, "rb") as fh:
         for k in range(_chunk_count(st)):
             c = _chunk(st, k)
-            cand = _candidates(st, c, gain, ceiling)
-            if cand.any():
-                data = _limited_chunk(st, fh, c, cand, gain, ceiling, tone, state)
+            if _candidates(st, c, gain, ceiling).any():
+                data = _limited_chunk(st, fh, c, gain, ceiling, tone, state)
             else:
                 data = _pydub_chunk(st, fh, c, gain_db, tone, state)
             if feeder.failed:
@@ -285,7 +273,7 @@ def _dry_loudness(st: StitchedChapter, gain_db: float, ceiling: float, seed: int
             if i % DRY_STRIDE:
                 skipped.append(c)
                 continue
-            _limited_chunk(st, fh, c, _candidates(st, c, gain, ceiling), gain, ceiling, tone, state)
+            _limited_chunk(st, fh, c, gain, ceiling, tone, state)
     sampled = [c for i, c in enumerate(limited) if i % DRY_STRIDE == 0]
     before = sum(float(st.hop_energies[c.h0 : c.h0 + HOPS_PER_CHUNK].sum()) for c in sampled) * gain * gain
     after = sum(float(state.energies[c.h0 : c.h0 + HOPS_PER_CHUNK].sum()) for c in sampled)

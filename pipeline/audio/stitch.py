@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import struct
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,6 +180,20 @@ class _RawWriter:
         self.fh.close()
 
 
+def _decoded(clips: Sequence[ClipRef], rate: int, channels: int) -> Iterator[AudioSegment]:
+    """Each clip as a segment, in order; the next one decodes (its ffmpeg process runs)
+    while this one is trimmed and written, so the two overlap."""
+    if not clips:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-decode") as pool:
+        ahead = pool.submit(load_segment, clips[0].path, rate, channels)
+        for k in range(1, len(clips) + 1):
+            seg = ahead.result()
+            if k < len(clips):
+                ahead = pool.submit(load_segment, clips[k].path, rate, channels)
+            yield seg
+
+
 def stitch_chapter(
     clips: Sequence[ClipRef], pauses: Pauses, pcm_path: Path, rate: int = 44100, channels: int = 1
 ) -> StitchedChapter:
@@ -190,8 +205,8 @@ def stitch_chapter(
     spans: list[tuple[int, int]] = []
     try:
         writer.write(silence(pauses.head, rate, channels))
-        for i, clip in enumerate(clips):
-            sound = trim_clip(load_segment(clip.path, rate, channels))
+        for i, (clip, seg) in enumerate(zip(clips, _decoded(clips, rate, channels), strict=True)):
+            sound = trim_clip(seg)
             start = writer.frames
             writer.write(sound)
             spans.append((start, writer.frames))

@@ -9,7 +9,7 @@ import pyloudnorm
 import pytest
 from scipy.signal import resample_poly
 
-from pipeline.audio.loudness import LoudnessMeter, true_peak_envelope
+from pipeline.audio.loudness import LoudnessMeter, hot_envelope, limiter_gain, true_peak_envelope
 from pipeline.audio.master import LOSSY_HEADROOM_DB, EncodeTarget, master_chapter
 from pipeline.audio.package import assemble_book
 from pipeline.audio.stitch import ClipRef, stitch_chapter
@@ -114,3 +114,43 @@ def test_state_keeps_no_wav_only_the_aac_pieces_the_m4b_needs(tmp_path: Path) ->
     second = assemble_book(chapters, INFO, AudioSettings(formats=("mp3", "m4b")), out)
     assert second.m4b is not None and second.m4b.exists()
     assert not list((out / ".audiobook").rglob("*.wav")) and list((out / ".audiobook" / "aac").glob("*.aac"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hot_envelope_is_the_envelope_wherever_it_can_pass_the_level(dtype) -> None:
+    x = speech().astype(dtype)
+    full = true_peak_envelope(x)
+    for level in (0.05, 0.2, float(full.max()) * 0.9, 2.0):
+        hot = hot_envelope(x, level)
+        over = full > level
+        assert np.array_equal(hot[over], full[over])  # the same values, not just close ones
+        assert np.all((hot == 0) | (hot == full)) and np.all(hot[~over] <= level)
+
+
+def test_limiter_gain_matches_filtering_the_whole_signal() -> None:
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+    x, radius = speech(), 350
+    for ceiling in (0.1, 0.3, 0.6):
+        need = np.minimum(1.0, ceiling / np.maximum(true_peak_envelope(x), 1e-12))
+        ref = np.minimum(uniform_filter1d(minimum_filter1d(need, 4 * radius + 1, mode="nearest"),
+                                          2 * radius + 1, mode="nearest"), need)
+        gain = limiter_gain(x[:, None], ceiling, radius)
+        np.testing.assert_allclose(gain, ref, atol=1e-9)
+        assert true_peak_envelope(x * gain).max() <= ceiling * 10 ** (0.05 / 20)  # as the mastering test allows
+
+
+def test_the_meter_reads_files_whatever_their_names(tmp_path: Path) -> None:
+    """ebur128 names each file to ffmpeg by a plain link: commas, quotes, colons and brackets are fine."""
+    from pipeline.audio.ffmpeg import ebur128, encode_pcm
+
+    x = fake_speech(3, seed=2, level=0.3)
+    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+    odd = tmp_path / "it's, a [test]; x=1:2 \\ ’.mp3"
+    encode_pcm(pcm, RATE, 1, "mp3", "192k", out=odd)
+    plain = tmp_path / "plain.mp3"
+    plain.write_bytes(odd.read_bytes())
+    (lufs, true, sample), again = ebur128([odd, plain])
+    assert again == (lufs, true, sample) and -40 < lufs < 0 and true >= sample - 0.1
+    with pytest.raises(FFmpegError):
+        ebur128([tmp_path / "missing.mp3"])
