@@ -10,10 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.errors import UserError
-from pipeline.models import PiperSettings, Voice, backend_name
+from pipeline.models import PiperSettings, Voice, backend_name, is_offline
 from pipeline.tts.voices import VoiceInfo, VoiceLibrary, check_voice, load_voice_library
+
+if TYPE_CHECKING:
+    from pipeline.tts.piper_voices import PiperVoiceFile
 
 # The vendor's guide documents one voice: 2072 "Madison" (en). Other languages need `voice:`.
 VENDOR_DEFAULT_VOICES = {"en": 2072}
@@ -45,16 +49,21 @@ class LibraryPicker:
             from pipeline.tts.piper_voices import PIPER_ID_BASE
 
             return PIPER_ID_BASE
-        if name in ("local", "piper"):  # Piper's fallback (or its refusal, in check) is eSpeak's
+        if is_offline(name):  # Piper's fallback (or its refusal, in check) is eSpeak's
             from pipeline.tts.local_voices import default_local_voice
 
             return default_local_voice(language)
         return VENDOR_DEFAULT_VOICES.get(language)
 
-    def _piper_speaks(self, language: str) -> bool:
+    @cached_property
+    def piper_voice(self) -> PiperVoiceFile:
+        """The Piper voice the settings name (read once per picker)."""
         from pipeline.tts.piper_voices import voice_for
 
-        return voice_for(self.piper).language == language
+        return voice_for(self.piper)
+
+    def _piper_speaks(self, language: str) -> bool:
+        return self.piper_voice.language == language
 
     def _library_pick(self, language: str) -> VoiceInfo | None:
         """The library's first voice of the language, preferring one with a narration style."""
@@ -79,11 +88,9 @@ class LibraryPicker:
         a UserError for a language the Piper voice cannot speak (unless eSpeak NG may)."""
         if backend_name(self.backend) == "piper" and not self._piper_speaks(voice.language):
             if self.piper.fallback != "local":
-                from pipeline.tts.piper_voices import voice_for
+                from pipeline.tts.piper_voices import cannot_speak
 
-                raise UserError(f"the Piper voice {voice_for(self.piper).name} speaks "
-                                f"'{voice_for(self.piper).language}', not '{voice.language}': use --backend local, "
-                                "or `piper: {fallback: local}` to read those passages with eSpeak NG")
+                raise UserError(cannot_speak(self.piper_voice, voice.language))
             return []
         if self.library is None:
             return []

@@ -22,7 +22,7 @@ from pipeline.errors import AudioError, UserError
 from pipeline.models import TTSRequest
 from pipeline.tts.local import LocalBackend, Pcm, pcm_to_flac, synthesize_pcm
 from pipeline.tts.local_voices import words_per_minute
-from pipeline.tts.piper_voices import SENTENCE_GAP_S, PiperVoiceFile, require_piper, speaker_for
+from pipeline.tts.piper_voices import SENTENCE_GAP_S, PiperVoiceFile, cannot_speak, require_piper, speaker_for
 
 if TYPE_CHECKING:
     from piper import PiperVoice
@@ -123,8 +123,7 @@ class PiperBackend(LocalBackend):
         v = request.voice
         if not self.speaks(v.language):
             if not self.fallback:
-                raise UserError(f"the Piper voice {self.voice.name} speaks '{self.voice.language}', not "
-                                f"'{v.language}'")
+                raise UserError(cannot_speak(self.voice, v.language))
             super().check(request)
             return
         words_per_minute(v.speed)

@@ -124,6 +124,12 @@ def vendor_language(code: str) -> str:
     return base if base in VENDOR_LANGUAGES else code
 
 
+def cannot_speak(voice: PiperVoiceFile, language: str) -> str:
+    """The one line for a language the voice lacks (plan refuses it, and so would create)."""
+    return (f"the Piper voice {voice.name} speaks '{voice.language}', not '{language}': use --backend local, "
+            "or `piper: {fallback: local}` to read those passages with eSpeak NG")
+
+
 def speaker_for(voice_id: int, voice: PiperVoiceFile) -> int:
     """The model's speaker for a voice id: 950000+N is speaker N; any other id (a recipe
     written for the vendor or eSpeak) maps onto the speakers as id % count."""
