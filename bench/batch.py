@@ -1,7 +1,7 @@
 """A batch of five books on one key: synthesis wall against the bound, vs five builds in a row.
 
 Run: python bench/batch.py [--runs 3] [--settings balanced,slot,request] [--no-package]
-     [--scale 1.0] [--probe-odds 0]
+     [--scale 1.0] [--probe-odds 0] [--probe-at-limit]
 
 For each setting (the emulator, a separate process on 127.0.0.1, plays the vendor with
 those limits) and each run, on fresh output directories:
@@ -23,6 +23,10 @@ With packaging (balanced setting only, default on): the batch again with packagi
 same synthesis plus every book packaged afterwards one by one (timed in the same run):
 what the overlap saved. Targets: ratio <= 1.10 slot- and request-bound, <= 1.20 balanced,
 refusals <= 10 % of requests.
+
+--probe-at-limit sets `synthesis.probe_at_limit: true` in the five recipes (opt-in: probes
+at max_open on learned task durations, polls late); without it the default policy runs
+(no probes at the limit: polls alone find ended tasks).
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ class Run:
         return self.refused / self.requests if self.requests else 0.0
 
 
-def write_books(work: Path, s: Setting, scale: float, probe_odds: float) -> list[Path]:
+def write_books(work: Path, s: Setting, scale: float, probe_odds: float, at_limit: bool) -> list[Path]:
     recipes = []
     for i, share in enumerate(BOOK_SHARES):
         book, recipe = work / f"book{i}.md", work / f"book{i}.yaml"
@@ -92,7 +96,7 @@ def write_books(work: Path, s: Setting, scale: float, probe_odds: float) -> list
         recipe.write_text(
             f"book: {book}\nlanguage: en\nmax_chars: 200\n"
             f"synthesis: {{max_open: {s.slots}, rate_limit: {s.rate:g}, confirm_above: 100000000, "
-            f"probe_odds: {probe_odds:g}}}\n"
+            f"probe_odds: {probe_odds:g}, probe_at_limit: {str(at_limit).lower()}}}\n"
             "output: {formats: [mp3, m4b], sample_rate: 22050, mp3_bitrate: 64k}\n", encoding="utf-8")
         recipes.append(recipe)
     return recipes
@@ -154,14 +158,15 @@ def print_rows(label: str, runs: list[Run]) -> None:
           f"refused {med(r.refused_share for r in runs):5.1%}")
 
 
-def bench_setting(s: Setting, runs: int, scale: float, probe_odds: float, package: bool) -> tuple[float, float]:
+def bench_setting(s: Setting, runs: int, scale: float, probe_odds: float, package: bool,
+                  at_limit: bool) -> tuple[float, float]:
     args = ["--rate-limit", f"{s.rate:g}", "--max-open", str(s.slots), "--task-time", s.task_time,
             "--workers", str(s.slots), "--audio", "tone"]
     print(f"\n{s.name}: emulator R={s.rate:g} req/s, C={s.slots}, task time {s.task_time} s")
     batch, separate, packaged, overlap = [], [], [], []
     with tempfile.TemporaryDirectory(prefix=f"bench-batch-{s.name}-") as tmp, start_emulator(args) as em:
         work = Path(tmp)
-        recipes = write_books(work, s, scale, probe_odds)
+        recipes = write_books(work, s, scale, probe_odds, at_limit)
         for i in range(runs):
             batch.append(batch_run(em, recipes, work / f"batch{i}", s, package=False))
             separate.append(separate_run(em, recipes, work / f"sep{i}", s))
@@ -188,12 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settings", default="balanced,slot,request")
     p.add_argument("--scale", type=float, default=1.0, help="multiply every setting's segment count")
     p.add_argument("--probe-odds", type=float, default=0.0, help="synthesis.probe_odds of the recipes")
+    p.add_argument("--probe-at-limit", action="store_true", help="synthesis.probe_at_limit: true in the recipes")
     p.add_argument("--no-package", action="store_true", help="skip the packaging-overlap comparison")
     a = p.parse_args(argv)
     verdicts = []
     for name in a.settings.split(","):
         s = SETTINGS[name]
-        ratio, refused = bench_setting(s, a.runs, a.scale, a.probe_odds, not a.no_package and name == "balanced")
+        ratio, refused = bench_setting(s, a.runs, a.scale, a.probe_odds, not a.no_package and name == "balanced",
+                                       a.probe_at_limit)
         ok = ratio <= s.target and refused <= 0.10
         verdicts.append(f"{name}: ratio {ratio:.3f} (target <= {s.target:.2f}), refused {refused:.1%} "
                         f"(<= 10 %): {'OK' if ok else 'MISSED'}")

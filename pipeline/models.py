@@ -304,6 +304,7 @@ class EngineSettings:
     failed_retries: int = 2  # re-creates after status "failed" (each costs credits)
     recreate_expired: bool = True  # 101008 / expired URL on a job not downloaded -> re-create
     probe_odds: float = 0.0  # least P(a slot is free) to create with all seemingly busy; 0 = never (opt-in)
+    probe_at_limit: bool = False  # probe at max_open too, on learned task durations (opt-in; max_open = the key's)
     refusal_budget: float = 0.1  # refused requests (101003 + 101004) we may risk, as a share of all requests
     max_credits: int | None = None  # cap on the ledger's spend over every run of this store
     max_uncertain: int = 5  # creates in a row without a readable reply before the run stops

@@ -341,7 +341,8 @@ def _parse_formats(value: Any, where: Where) -> tuple[str, ...]:
 
 def _parse_synthesis(value: Any, where: Where, base: Path) -> SynthesisSettings:
     keys = ("max_open", "rate_limit", "failed_retries", "recreate_expired", "confirm_above", "cache_dir",
-            "probe_odds", "refusal_budget", "max_credits", "max_uncertain", "task_timeout", "outage_after")
+            "probe_odds", "probe_at_limit", "refusal_budget", "max_credits", "max_uncertain", "task_timeout",
+            "outage_after")
     d = mapping(value, where, keys)
     opts: dict[str, Any] = _parse_limits(d, where)
     if "max_open" in d:
@@ -356,6 +357,8 @@ def _parse_synthesis(value: Any, where: Where, base: Path) -> SynthesisSettings:
         opts["confirm_above"] = get_int(d["confirm_above"], at(d, "confirm_above", where), lo=0)
     if "probe_odds" in d:
         opts["probe_odds"] = get_float(d["probe_odds"], at(d, "probe_odds", where), lo=0.0, hi=1.0)
+    if "probe_at_limit" in d:
+        opts["probe_at_limit"] = get_bool(d["probe_at_limit"], at(d, "probe_at_limit", where))
     if "refusal_budget" in d:
         opts["refusal_budget"] = get_float(d["refusal_budget"], at(d, "refusal_budget", where), lo=0.0, hi=0.5)
     if "cache_dir" in d:

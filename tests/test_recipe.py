@@ -75,7 +75,7 @@ chapters:
 pauses: {{sentence: 500, tail: 3000}}
 output: {{directory: out, formats: [mp3], mp3_bitrate: 256k, loudness: -19}}
 synthesis: {{max_open: 4, rate_limit: 5, confirm_above: 10, max_credits: 900, max_uncertain: 3,
-             task_timeout: 600, outage_after: 120}}
+             task_timeout: 600, outage_after: 120, probe_at_limit: true}}
 """,
         encoding="utf-8",
     )
@@ -92,6 +92,7 @@ synthesis: {{max_open: 4, rate_limit: 5, confirm_above: 10, max_credits: 900, ma
     assert r.synthesis.max_open == 4 and r.synthesis.confirm_above == 10
     assert (r.synthesis.max_credits, r.synthesis.max_uncertain) == (900, 3)
     assert (r.synthesis.task_timeout, r.synthesis.outage_after) == (600.0, 120.0)
+    assert r.synthesis.probe_at_limit and not load_recipe(REPO / "recipes" / "the-salt-road.yaml").synthesis.probe_at_limit
 
 
 @pytest.mark.parametrize(("line", "expected"), [
@@ -100,6 +101,7 @@ synthesis: {{max_open: 4, rate_limit: 5, confirm_above: 10, max_credits: 900, ma
     ("max_uncertain: 0", "synthesis.max_uncertain: 0 is out of range (1 to 100)"),
     ("task_timeout: 0", "synthesis.task_timeout: 0 is out of range (1 to 604800)"),
     ("outage_after: never", "synthesis.outage_after: expected a number"),
+    ("probe_at_limit: sometimes", "synthesis.probe_at_limit: "),
 ])
 def test_money_and_deadline_keys_are_validated(tmp_path: Path, line: str, expected: str) -> None:
     book = REPO / "samples" / "the-cartographers-daughter.md"

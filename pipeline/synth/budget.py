@@ -20,7 +20,7 @@ RATE_CUT = 0.75  # a 101003 lowers the request rate to this share (the service's
 RATE_STEP = 0.01  # each accepted request gives back this share of the configured rate
 RATE_FLOOR = 0.05  # the rate never drops below this share of the configured one
 REFUSAL_AIM = 0.8  # risked refusals aim at this part of the refusal budget, the rest is headroom
-PROBE_TICK = 0.01  # seconds between re-checks of the odds that a slot is free
+PROBE_TICK = 0.003  # seconds between re-checks of the odds that a slot is free
 EPSILON = 1e-9  # a token short by a rounding error is a whole one (else the wait rounds to no time)
 
 
@@ -46,6 +46,7 @@ class TokenBucket:
             raise ValueError("rate must be positive")
         self.rate = self.configured = rate
         self.burst = max(1.0, burst)
+        self.reserve = 0.0  # tokens only urgent callers may take (at most burst - 1)
         self.may_risk: Callable[[], bool] = lambda: True  # the key's refusal budget has room
         self.clock = clock or SystemClock()
         self._tokens = self.burst
@@ -81,14 +82,23 @@ class TokenBucket:
                     if not urgent and self._urgent:
                         await self.clock.sleep(max(0.005, (1.0 - self._tokens) / self.rate))
                         continue
-                    if self._tokens >= 1.0 - EPSILON:
+                    need = 1.0 if urgent else 1.0 + self.reserve
+                    if self._tokens >= need - EPSILON:
                         self._tokens = max(0.0, self._tokens - 1.0)
                         self.granted += 1
                         return
-                    await self.clock.sleep((1.0 - self._tokens) / self.rate)
+                    await self.clock.sleep((need - self._tokens) / self.rate)
         finally:
             if urgent:
                 self._urgent -= 1
+
+    def idle_for(self) -> float:
+        """Seconds the bucket has sat full with nobody waiting (0 while anyone waits)."""
+        now = self.clock.monotonic()
+        if now < self._paused_until or any(lock.locked() for lock in self._locks.values()):
+            return 0.0
+        full_at = self._last + max(0.0, self.burst - self._tokens) / self.rate
+        return max(0.0, now - full_at)
 
     def slack(self, window: float = 2.0) -> float:
         """Fraction of the budget unused in the last `window`-ish seconds (0..1)."""
@@ -136,8 +146,9 @@ class AIMDGate:
         self.history: list[int] = [int(self.limit)]
         self._cond = asyncio.Condition()
         self._last_cut = -math.inf
-        self.probing = False
+        self.probes_out = 0  # probe creates not yet answered
         self.refused_at: int | None = None  # open tasks the service last refused a create at, below max_open
+        self.probe_room = 0  # probes at the limit: this many slots above max_open may be held
         self.may_risk: Callable[[], bool] = lambda: True  # the key's refusal budget has room
 
     @property
@@ -148,19 +159,21 @@ class AIMDGate:
         """Take a slot; True means it is a probe (every slot seemed busy, see occupancy.py).
 
         With `probe`, the odds are re-checked every PROBE_TICK seconds, since they grow
-        with time rather than with any event; one probe is out at a time. A probe only
+        with time rather than with any event; one probe is out at a time (at the limit,
+        several: their odds count the probes out as held slots). A probe only
         ever fills the room between a lowered ceiling and `max_open`: max_open is a hard
         ceiling on tasks that may be open, whatever the odds say (a service whose own
-        limit is higher would otherwise accept every probe).
+        limit is higher would otherwise accept every probe). Only probes at the limit
+        (`probe_room`) may hold more slots, for tasks that have probably ended unseen.
         """
         async with self._cond:
             while True:
                 if self.open < self.ceiling:
                     self.open += 1
                     return False
-                if probe is not None and not self.probing and self.open < self.max_open and probe():
+                if probe is not None and self._probe_may_go() and probe():
                     self.open += 1
-                    self.probing = True
+                    self.probes_out += 1
                     return True
                 try:
                     async with asyncio.timeout(PROBE_TICK if probe is not None else None):
@@ -168,10 +181,15 @@ class AIMDGate:
                 except TimeoutError:
                     pass
 
+    def _probe_may_go(self) -> bool:
+        if self.probe_room:
+            return self.open < self.max_open + self.probe_room
+        return not self.probes_out and self.open < self.max_open
+
     async def probe_done(self) -> None:
         """The probe's create was answered: another may go."""
         async with self._cond:
-            self.probing = False
+            self.probes_out = max(0, self.probes_out - 1)
             self._cond.notify_all()
 
     async def release(self) -> None:

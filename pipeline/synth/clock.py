@@ -116,17 +116,18 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-async def sleep_or_wake(clock: Clock, delay: float, wake: asyncio.Event) -> None:
-    """Sleep `delay` seconds on `clock`, returning early once `wake` is set.
+async def sleep_or_wake(clock: Clock, delay: float, *wakes: asyncio.Event) -> None:
+    """Sleep `delay` seconds on `clock`, returning early once any of `wakes` is set.
 
     Why not asyncio.wait_for(wake.wait(), delay): that times out on the loop's own clock,
     which a test clock cannot drive."""
-    if wake.is_set() or delay <= 0:
+    if any(wake.is_set() for wake in wakes) or delay <= 0:
         return
     sleeper = asyncio.ensure_future(clock.sleep(delay))
-    waiter = asyncio.ensure_future(wake.wait())
+    waiters = [asyncio.ensure_future(wake.wait()) for wake in wakes]
     try:
-        await asyncio.wait((sleeper, waiter), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait((sleeper, *waiters), return_when=asyncio.FIRST_COMPLETED)
     finally:
         sleeper.cancel()
-        waiter.cancel()
+        for waiter in waiters:
+            waiter.cancel()

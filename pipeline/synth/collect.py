@@ -51,14 +51,16 @@ class Collector:
         r = self.run
         chars = len(job.segment.text)
         deadline = max(submitted_at, r.started_wall) + r.options.task_timeout
-        delay = 0.0 if again else r.estimator.first_delay(chars, r.clock.time() - submitted_at)
+        delay = 0.0 if again else r.pacer.first_delay(chars, r.clock.time() - submitted_at)
         scout = not again and r.pacer.take_scout()
+        nudge = None if again else r.occupancy.nudge(job.key)
+        r.pacer.start_filler()
         lo = step = 0.0
         faults = 0
         while True:
             if scout and r.estimator.mean_duration() is None and r.stats.polls[job.key] < SCOUT_POLLS:
                 delay = min(delay, SCOUT_STEP)
-            if not await r.sleep(max(0.0, min(delay, deadline - r.clock.time()))):
+            if not await r.sleep(max(0.0, min(delay, deadline - r.clock.time())), nudge):
                 return "halt", ""
             answer = await self._query(job, job_id)
             if isinstance(answer, Exception):
@@ -80,12 +82,13 @@ class Collector:
                     return "timeout", ""
                 r.occupancy.saw_running(job.key, r.clock.time())
                 lo = elapsed
-                step = (r.estimator.first_step(chars, elapsed) if step == 0.0
+                step = (r.pacer.first_step(chars, elapsed) if step == 0.0
                         else r.estimator.next_step(step, elapsed, chars))
-                delay = step
+                delay = max(step, r.pacer.first_delay(chars, elapsed)) if r.pacer.at_limit else step
                 continue
             if not again:
                 r.estimator.observe(chars, max(lo, r.occupancy.running_age(job.key)), elapsed, r.stats.polls[job.key])
+                r.pacer.durations.observe(max(lo, r.occupancy.running_age(job.key, proven=True)), elapsed)
                 r.pacer.retarget_polls()
             return ("success", answer.output_url) if answer.state == "success" else ("failed", "")
 

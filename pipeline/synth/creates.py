@@ -81,7 +81,8 @@ class Creator:
     async def _send(self, job: Job, slot: Slot) -> tuple[str, float] | Exception | None:
         """One create: reserve in the ledger, send, resolve. None when creating stopped."""
         r = self.run
-        await r.bucket.acquire(urgent=not slot.probe)  # a probe queues with the polls
+        # a probe queues with the polls, unless probes at the limit are how slots get refilled
+        await r.bucket.acquire(urgent=not slot.probe or r.options.probe_at_limit)
         if r.no_create():
             return None
         async with r.admit():  # raises RunHalted (nothing reserved, nothing sent) on a stop

@@ -12,13 +12,21 @@ been finding tasks ended lately (in steady state, the rate they end), a refused
 probe caps X, a landed one bounds it from below, and a query that finds a task
 ended takes one off. It needs no model of task durations,
 which the polls alone cannot learn well when they come late on purpose.
+
+At the limit itself (`probe_at_limit`) the odds come instead from each task's age
+under the learned durations (durations.py): task i has ended with odds p_i given
+the latest age it was known running at, and a slot is free when enough of them have
+(a Poisson-binomial sum over our open tasks).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from pipeline.synth.durations import DurationModel
 
 RATE_WINDOW = 4.0  # seconds of seen task ends that estimate how fast tasks end
 
@@ -28,6 +36,8 @@ class OpenTask:
     chars: int
     created: float  # wall-clock seconds when the create was accepted
     running: float  # latest age (seconds since created) at which it was known to be running
+    proven: float = 0.0  # ... proved running (a query's "waiting", a refusal that leaves no doubt)
+    nudge: asyncio.Event = field(default_factory=asyncio.Event)  # set: poll it now
 
 
 class Occupancy:
@@ -60,15 +70,15 @@ class Occupancy:
             self._condition(lo=1)
             self.unseen = self.unseen[1:] or [1.0]
 
-    def running_age(self, key: str) -> float:
+    def running_age(self, key: str, proven: bool = False) -> float:
         task = self.tasks.get(key)
-        return task.running if task else 0.0
+        return 0.0 if task is None else task.proven if proven else task.running
 
     def saw_running(self, key: str, at: float) -> None:
         """A query answered "waiting" at wall time `at`."""
         task = self.tasks.get(key)
         if task is not None:
-            task.running = max(task.running, at - task.created)
+            task.running = task.proven = max(task.running, at - task.created)
 
     def rate(self, now: float) -> float:
         """Tasks seen ended per second lately (at least `rate_floor` once one has been seen).
@@ -85,17 +95,21 @@ class Occupancy:
             seen = max(0, len(self.ended) - 1) / max(0.25, now - self.first_end)
         return max(seen, self.rate_floor)
 
-    def refused(self, now: float, others: int, ceiling: int) -> None:
+    def refused(self, now: float, others: int, ceiling: int, exact: bool = False) -> None:
         """A probe drew 101004: at most `others - ceiling` of our other tasks had ended.
 
         The youngest `ceiling` are the likeliest to have been running: their ages are
-        lower bounds on their durations, which sharpens the poll schedule.
+        lower bounds on their durations, which sharpens the poll schedule. They are
+        `proven` only when that leaves no doubt (no more tasks than `ceiling`): learned
+        durations (durations.py) would be skewed long by every wrong guess.
         """
         self._advance(now)
         self._condition(hi=others - ceiling)
         live = sorted(self.tasks.values(), key=lambda t: t.created, reverse=True)
+        sure = len(live) <= ceiling
         for task in live[:ceiling]:
             task.running = max(task.running, now - task.created)
+            task.proven = task.running if sure else task.proven
 
     def landed(self, now: float, others: int, ceiling: int) -> None:
         """A probe was accepted: at least `others - ceiling + 1` of our other tasks had ended."""
@@ -112,6 +126,35 @@ class Occupancy:
             return 1.0
         self._advance(now)
         return sum(self.unseen[need:])
+
+    def p_free_aged(self, now: float, held: int, ceiling: int, model: DurationModel) -> float:
+        """Like p_free, from each task's age under the learned durations (at the limit)."""
+        need = max(held, len(self.tasks)) - ceiling + 1
+        if need <= 0:
+            return 1.0
+        dist = [1.0]  # P(j of the tasks seen so far have ended)
+        for task in self.tasks.values():
+            p = model.ended_odds(now - task.created, task.running)
+            dist = [a * (1 - p) + b * p for a, b in zip(dist + [0.0], [0.0] + dist)]
+        return sum(dist[need:])
+
+    def nearest_odds(self, now: float, model: DurationModel, aim: float) -> tuple[str, float] | None:
+        """The open task whose odds of having ended unseen are nearest `aim`, and those odds."""
+        best: tuple[str, float] | None = None
+        for key, task in self.tasks.items():
+            p = model.ended_odds(now - task.created, task.running)
+            if best is None or abs(p - aim) < abs(best[1] - aim):
+                best = (key, p)
+        return best
+
+    def least_seen(self, now: float) -> str | None:
+        """The open task unseen for the longest part of its life (model-free: for warming up)."""
+        ages = {key: now - t.created - t.running for key, t in self.tasks.items()}
+        return max(ages, key=lambda k: ages[k]) if ages else None
+
+    def nudge(self, key: str) -> asyncio.Event | None:
+        task = self.tasks.get(key)
+        return task.nudge if task else None
 
     def _advance(self, now: float) -> None:
         """Let time pass: X gains Poisson(rate * dt) ended tasks, capped at our task count."""

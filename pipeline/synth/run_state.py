@@ -60,6 +60,9 @@ class Halts:
         return self.fatal is not None or self.outage is not None or self.disk is not None
 
 
+RESERVE = 1.0  # probes at the limit: a token kept for creates, so a probe never waits for one
+
+
 class KeyLimits:
     """What every run on one key shares: request budget, open-task gate, pacing, service
     health, the create breaker, stop reasons and the stop signal.
@@ -72,11 +75,15 @@ class KeyLimits:
     def __init__(self, options: SynthOptions, stop: asyncio.Event, clock: Clock) -> None:
         self.options, self.stop, self.clock = options, stop, clock
         self.stats = Stats()  # the pacer's view (it only reads stats)
-        self.bucket = TokenBucket(options.rate_limit, clock=clock)
+        self.bucket = TokenBucket(options.rate_limit, burst=1.0 + RESERVE if options.probe_at_limit else 1.0,
+                                  clock=clock)
+        self.bucket.reserve = self.bucket.burst - 1.0
         self.gate = AIMDGate(options.max_open, clock=clock)
         self.refusals = RefusalBudget(options.refusal_budget, self.bucket)
         self.pacer = Pacer(options, self.bucket, self.gate, self.stats, clock)
         self.bucket.may_risk = self.gate.may_risk = self.pacer.may_risk = self.refusals.has_room
+        self.pacer.refusals = self.refusals
+        self.gate.probe_room = self.gate.max_open if options.probe_at_limit else 0
         self.health = Health(clock, options.outage_after)
         self.breaker = CreateBreaker(options.max_uncertain)
         self.halts = Halts()
@@ -134,12 +141,14 @@ class RunState:
         """A request drew 101003 or 101004: it counts against the key's refusal budget."""
         self.refusals.note()
 
-    async def sleep(self, delay: float) -> bool:
-        """Sleep unless a stop comes first; False means stop."""
+    async def sleep(self, delay: float, nudge: asyncio.Event | None = None) -> bool:
+        """Sleep unless a stop (or the `nudge`, which is then cleared) comes first; False means stop."""
         if self.stop.is_set():
             self.wake.set()
         if delay > 0 and not self.stopping:
-            await sleep_or_wake(self.clock, delay, self.wake)
+            await sleep_or_wake(self.clock, delay, self.wake, *(() if nudge is None else (nudge,)))
+        if nudge is not None:
+            nudge.clear()
         return not self.stopping
 
     @asynccontextmanager

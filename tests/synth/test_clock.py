@@ -80,3 +80,14 @@ def test_sleep_or_wake_returns_at_the_wake_without_time_moving() -> None:
 
     asyncio.run(main())
     assert clock.now == 1000.0
+
+
+def test_sleep_or_wake_returns_at_any_of_its_wakes() -> None:
+    async def main() -> bool:
+        clock = ManualClock()
+        first, second = asyncio.Event(), asyncio.Event()
+        asyncio.get_running_loop().call_soon(second.set)
+        await sleep_or_wake(clock, 60.0, first, second)  # would hang if the second were ignored
+        return first.is_set()
+
+    assert asyncio.run(main()) is False

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 
 import pytest
 
 from pipeline.synth.budget import AIMDGate
+from pipeline.synth.durations import DurationModel
 from pipeline.synth.occupancy import RATE_WINDOW, Occupancy
 from tests.synth.fakes import FakeBackend, make_jobs
 from tests.synth.helpers import run
@@ -109,3 +111,60 @@ def test_probes_fill_the_room_below_max_open_when_the_service_limit_is_lower(tmp
     assert result.concurrency_limited >= 1 and result.probes_landed > 0
     assert fake.requests["create"] == 60 + result.probes_refused + fake.requests["create_concurrency_limited"] \
         - result.probes_refused
+
+
+class _Odds(DurationModel):
+    """A duration model whose odds are given: every task has ended with odds `p`."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def ended_odds(self, age: float, running: float) -> float:
+        return self.p
+
+
+def test_aged_odds_are_a_poisson_binomial_over_the_open_tasks() -> None:
+    occ = Occupancy(0.0)
+    for i in range(3):
+        occ.add(f"t{i}", 100, 0.0)
+    assert occ.p_free_aged(1.0, held=3, ceiling=4, model=_Odds(0.0)) == 1.0  # a slot is known free
+    assert occ.p_free_aged(1.0, held=3, ceiling=3, model=_Odds(0.5)) == pytest.approx(1 - 0.5 ** 3)
+    assert occ.p_free_aged(1.0, held=4, ceiling=3, model=_Odds(0.5)) == pytest.approx(0.5)  # 2 of 3
+    assert occ.p_free_aged(1.0, held=5, ceiling=3, model=_Odds(0.5)) == pytest.approx(0.125)
+
+
+def test_a_refusal_proves_tasks_running_only_when_it_leaves_no_doubt() -> None:
+    occ = Occupancy(0.0)
+    for i in range(4):
+        occ.add(f"t{i}", 100, float(i))
+    occ.refused(10.0, others=4, ceiling=4)  # four open, limit four: every one was running
+    assert [occ.running_age(f"t{i}", proven=True) for i in range(4)] == [10.0, 9.0, 8.0, 7.0]
+    occ.add("t4", 100, 10.0)
+    occ.refused(12.0, others=5, ceiling=4)  # five open: one may have ended, which is unknown
+    assert occ.running_age("t4") == 2.0 and occ.running_age("t4", proven=True) == 0.0
+    assert occ.running_age("t0", proven=True) == 10.0
+
+
+def test_probes_at_the_limit_keep_every_promise(tmp_path: Path) -> None:
+    """Balanced key (20 req/s, 8 open, tasks 0.3-1.5 s): every job done once, refusals in budget."""
+    rng = random.Random(7)
+    jobs = make_jobs(160)
+    fake = FakeBackend(max_open=8, rate_limit=20, task_time=lambda c: rng.uniform(0.3, 1.5), latency=0.003)
+    result = run(jobs, fake, tmp_path, max_open=8, rate_limit=20.0, poll_initial=None, probe_at_limit=True)
+    assert result.done == 160 and all(v == 1 for v in fake.creates_by_text.values())
+    assert fake.charged == result.credits_charged == result.credits_planned
+    assert result.probes_landed > 0 and fake.max_seen_open <= 8
+    assert result.refused <= 0.1 * fake.api_calls
+    assert result.refused == result.probes_refused + result.rate_limited + result.concurrency_limited
+
+
+def test_probes_at_the_limit_stay_within_their_room_when_the_service_allows_more(tmp_path: Path) -> None:
+    """probe_at_limit trusts max_open to be the key's limit; if the service has more room, tasks
+    that have probably ended unseen still bound what is held: at most 2 * max_open."""
+    rng = random.Random(3)
+    jobs = make_jobs(120)
+    fake = FakeBackend(task_time=lambda c: rng.uniform(0.3, 1.5), latency=0.003)
+    result = run(jobs, fake, tmp_path, max_open=4, rate_limit=20.0, poll_initial=None, probe_at_limit=True)
+    assert result.done == 120 and all(v == 1 for v in fake.creates_by_text.values())
+    assert fake.max_seen_open <= 8

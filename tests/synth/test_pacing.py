@@ -57,3 +57,58 @@ def test_one_scout_per_run_and_none_without_probes() -> None:
     assert pacer.take_scout() and not pacer.take_scout()
     assert not _pacer(rate=20.0, ends_per_s=8.0, probe_odds=0.0).take_scout()
     assert _pacer(rate=20.0, ends_per_s=8.0, lowered=False).take_scout()  # it also teaches the poll schedule
+
+
+def test_the_odds_a_probe_at_the_limit_needs_follow_the_refusals() -> None:
+    """An integral controller: refusals raise the odds needed, requests lower them, so they settle
+    where refusals are PROBE_AIM of the budget; clamped to [probe_odds or the floor, ceiling]."""
+    from pipeline.synth.budget import RefusalBudget
+    from pipeline.synth.pacing import ODDS_CEILING, ODDS_FLOOR, ODDS_START
+
+    pacer = _pacer(rate=20.0, ends_per_s=8.0, probe_odds=0.0, probe_at_limit=True)
+    pacer.refusals = RefusalBudget(0.1, pacer.bucket)
+    assert pacer.limit_odds() == pytest.approx(ODDS_START)
+    pacer.bucket.granted = 100  # a hundred requests, no refusal: bolder
+    bolder = pacer.limit_odds()
+    assert bolder < ODDS_START
+    pacer.refusals.refused = 5
+    assert pacer.limit_odds() > bolder
+    pacer.refusals.refused = 500
+    assert pacer.limit_odds() == ODDS_CEILING
+    pacer.bucket.granted = 100_000
+    assert pacer.limit_odds() == ODDS_FLOOR
+    pacer.refusals.refused = 510  # anti-windup: the way back up starts at once
+    assert pacer.limit_odds() > ODDS_FLOOR
+
+
+def test_the_bucket_reports_how_long_it_sat_full() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(10.0, clock=clock)
+    clock.advance(0.5)
+    assert bucket.idle_for() == pytest.approx(0.5)  # full from the start
+    bucket._tokens, bucket._last = 0.0, clock.monotonic()  # a token just taken
+    assert bucket.idle_for() == 0.0
+    clock.advance(0.15)
+    assert bucket.idle_for() == pytest.approx(0.05)  # refilled after 0.1 s
+
+
+def test_a_reserved_token_is_left_for_creates() -> None:
+    """Probes at the limit keep one token for creates: a poll takes a token only while one
+    more stays, so a create never waits behind it; the rate over time is unchanged."""
+    import asyncio
+
+    from tests.synth.virtual import LoopClock, run_virtual
+
+    async def main() -> tuple[float, float]:
+        bucket = TokenBucket(10.0, burst=2.0, clock=LoopClock())
+        bucket.reserve = 1.0
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await bucket.acquire()  # two tokens: the poll takes one, one stays
+        await bucket.acquire(urgent=True)  # the create takes the reserved one at once
+        created = loop.time() - start
+        await bucket.acquire()  # the next poll waits until two tokens are back (0.2 s)
+        return created, loop.time() - start
+
+    created, polled = run_virtual(main())
+    assert created == 0.0 and polled == pytest.approx(0.2, abs=1e-6)
