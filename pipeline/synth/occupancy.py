@@ -138,19 +138,25 @@ class Occupancy:
             dist = [a * (1 - p) + b * p for a, b in zip(dist + [0.0], [0.0] + dist)]
         return sum(dist[need:])
 
-    def nearest_odds(self, now: float, model: DurationModel, aim: float) -> tuple[str, float] | None:
-        """The open task whose odds of having ended unseen are nearest `aim`, and those odds."""
+    def nearest_odds(self, now: float, model: DurationModel, aim: float,
+                     unseen_for: float = 0.0) -> tuple[str, float] | None:
+        """The open task whose odds of having ended unseen are nearest `aim`, and those odds,
+        among those not known running for at least `unseen_for` seconds."""
         best: tuple[str, float] | None = None
         for key, task in self.tasks.items():
+            if now - task.created - task.running < unseen_for:
+                continue
             p = model.ended_odds(now - task.created, task.running)
             if best is None or abs(p - aim) < abs(best[1] - aim):
                 best = (key, p)
         return best
 
-    def least_seen(self, now: float) -> str | None:
-        """The open task unseen for the longest part of its life (model-free: for warming up)."""
-        ages = {key: now - t.created - t.running for key, t in self.tasks.items()}
-        return max(ages, key=lambda k: ages[k]) if ages else None
+    def least_seen(self, now: float, share: float = 0.25, floor: float = 0.05) -> str | None:
+        """The open task unseen the longest (model-free: for warming up), among those unseen
+        for at least `share` of their age (and `floor` seconds): polls spaced geometrically."""
+        spans = {key: now - t.created - t.running for key, t in self.tasks.items()}
+        due = [k for k, span in spans.items() if span >= max(floor, share * (now - self.tasks[k].created))]
+        return max(due, key=lambda k: spans[k]) if due else None
 
     def nudge(self, key: str) -> asyncio.Event | None:
         task = self.tasks.get(key)

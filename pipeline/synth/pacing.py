@@ -147,7 +147,9 @@ class Pacer:
         task whose odds of having ended are nearest FILL_AIM: it finds an ended task (a
         known free slot) with good odds, and its answer narrows a duration interval where
         the model is least sure. Before, it goes to the task unseen the longest, so that
-        the first intervals come early. Never above the rate: the budget's token is taken."""
+        the first intervals come early. Never above the rate: the budget's token is taken;
+        and never the same task again within LATE_STEP of the late age (a generous rate
+        limit must not turn into a stream of queries)."""
         tick = FILL_TICKS / self.bucket.rate
         while self.occupancy.tasks:
             await self.clock.sleep(tick)
@@ -155,7 +157,8 @@ class Pacer:
                 continue
             now = self.clock.time()
             if self.at_limit:
-                best = self.occupancy.nearest_odds(now, self.durations, FILL_AIM)
+                gap = LATE_STEP * self.durations.late_age()  # no task polled more often than that
+                best = self.occupancy.nearest_odds(now, self.durations, FILL_AIM, gap)
                 key = best[0] if best is not None and best[1] >= FILL_ODDS else None
             else:
                 key = self.occupancy.least_seen(now)

@@ -168,3 +168,15 @@ def test_probes_at_the_limit_stay_within_their_room_when_the_service_allows_more
     result = run(jobs, fake, tmp_path, max_open=4, rate_limit=20.0, poll_initial=None, probe_at_limit=True)
     assert result.done == 120 and all(v == 1 for v in fake.creates_by_text.values())
     assert fake.max_seen_open <= 8
+
+
+def test_the_filler_never_picks_a_task_just_seen_running() -> None:
+    occ = Occupancy(0.0)
+    occ.add("old", 100, 0.0)
+    occ.add("young", 100, 9.0)
+    occ.saw_running("old", 9.9)  # seen running 0.1 s ago, at age 9.9
+    assert occ.least_seen(10.0) == "young"  # unseen for all of its 1 s life
+    assert occ.nearest_odds(10.0, _Odds(0.75), 0.75, unseen_for=0.5) == ("young", 0.75)
+    assert occ.nearest_odds(10.0, _Odds(0.75), 0.75, unseen_for=2.0) is None
+    occ.saw_running("young", 9.99)
+    assert occ.least_seen(10.0) is None  # both seen within a quarter of their age
