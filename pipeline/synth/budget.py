@@ -41,12 +41,12 @@ class TokenBucket:
 
     Refills and waits on `clock`, so a test can drive the budget without real time."""
 
-    def __init__(self, rate: float, burst: float = 1.0, clock: Clock | None = None) -> None:
+    def __init__(self, rate: float, burst: float = 1.0, clock: Clock | None = None, reserve: float = 0.0) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = self.configured = rate
-        self.burst = max(1.0, burst)
-        self.reserve = 0.0  # tokens only urgent callers may take (at most burst - 1)
+        self.reserve = max(0.0, reserve)  # tokens on top of the burst that only urgent callers may take
+        self.burst = max(1.0, burst) + self.reserve
         self.may_risk: Callable[[], bool] = lambda: True  # the key's refusal budget has room
         self.clock = clock or SystemClock()
         self._tokens = self.burst

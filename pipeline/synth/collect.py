@@ -84,12 +84,10 @@ class Collector:
                 lo = elapsed
                 step = (r.pacer.first_step(chars, elapsed) if step == 0.0
                         else r.estimator.next_step(step, elapsed, chars))
-                delay = max(step, r.pacer.first_delay(chars, elapsed)) if r.pacer.at_limit else step
+                delay = r.pacer.after_waiting(step, chars, elapsed)
                 continue
             if not again:
-                r.estimator.observe(chars, max(lo, r.occupancy.running_age(job.key)), elapsed, r.stats.polls[job.key])
-                r.pacer.durations.observe(max(lo, r.occupancy.running_age(job.key, proven=True)), elapsed)
-                r.pacer.retarget_polls()
+                r.pacer.observe(job.key, chars, lo, elapsed, r.stats.polls[job.key])
             return ("success", answer.output_url) if answer.state == "success" else ("failed", "")
 
     async def _query(self, job: Job, job_id: str) -> TaskStatus | Exception:

@@ -8,7 +8,7 @@ when a slot is probably free, keep the open-task slots busy (see occupancy.py).
 With `probe_at_limit` probes go at `max_open` itself, judged by the learned task
 durations (durations.py); the odds a probe needs float so that refusals stay near
 PROBE_AIM of the refusal budget (more refusals than that: surer probes), and a
-filler spends budget nobody wants on polling the task likeliest to have ended,
+filler spends budget nobody wants on polling the task nearest to having ended,
 which both frees a known slot and sharpens the durations.
 """
 
@@ -135,13 +135,25 @@ class Pacer:
             return max(0.02, LATE_STEP * self.durations.late_age())
         return self.estimator.first_step(chars, elapsed)
 
+    def after_waiting(self, step: float, chars: int, elapsed: float) -> float:
+        """Delay after a "waiting": the step, but at the limit never before the late age
+        (a filler poll that came early must not start an early schedule)."""
+        return max(step, self.first_delay(chars, elapsed)) if self.at_limit else step
+
+    def observe(self, key: str, chars: int, lo: float, elapsed: float, polls: int) -> None:
+        """A query found the task ended: both duration models learn, the poll target follows.
+        The estimator takes every lower bound; the durations only proven ones."""
+        self.estimator.observe(chars, max(lo, self.occupancy.running_age(key)), elapsed, polls)
+        self.durations.observe(max(lo, self.occupancy.running_age(key, proven=True)), elapsed)
+        self.retarget_polls()
+
     def start_filler(self) -> None:
         """At the limit: make sure the filler runs (it ends by itself with no task open)."""
         if self.options.probe_at_limit and (self._filler is None or self._filler.done()):
             self._filler = asyncio.ensure_future(self._fill())
 
     async def _fill(self) -> None:
-        """Poll an open task whenever the budget has a token nobody is waiting for.
+        """Poll an open task whenever the budget sits full (its creates' token kept) and idle.
 
         Why: that request would be lost anyway. Once durations are learned it goes to the
         task whose odds of having ended are nearest FILL_AIM: it finds an ended task (a

@@ -75,9 +75,7 @@ class KeyLimits:
     def __init__(self, options: SynthOptions, stop: asyncio.Event, clock: Clock) -> None:
         self.options, self.stop, self.clock = options, stop, clock
         self.stats = Stats()  # the pacer's view (it only reads stats)
-        self.bucket = TokenBucket(options.rate_limit, burst=1.0 + RESERVE if options.probe_at_limit else 1.0,
-                                  clock=clock)
-        self.bucket.reserve = self.bucket.burst - 1.0
+        self.bucket = TokenBucket(options.rate_limit, clock=clock, reserve=RESERVE if options.probe_at_limit else 0.0)
         self.gate = AIMDGate(options.max_open, clock=clock)
         self.refusals = RefusalBudget(options.refusal_budget, self.bucket)
         self.pacer = Pacer(options, self.bucket, self.gate, self.stats, clock)

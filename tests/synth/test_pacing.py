@@ -100,8 +100,7 @@ def test_a_reserved_token_is_left_for_creates() -> None:
     from tests.synth.virtual import LoopClock, run_virtual
 
     async def main() -> tuple[float, float]:
-        bucket = TokenBucket(10.0, burst=2.0, clock=LoopClock())
-        bucket.reserve = 1.0
+        bucket = TokenBucket(10.0, clock=LoopClock(), reserve=1.0)
         loop = asyncio.get_running_loop()
         start = loop.time()
         await bucket.acquire()  # two tokens: the poll takes one, one stays
