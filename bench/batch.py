@@ -14,7 +14,9 @@ opening the stores is not counted in either)
 
 and prints per run: tasks, the bound of the whole batch, the wall of each and its ratio
 to the bound, refused requests (101003 + 101004, the emulator's count) as a share of all
-create + get requests, then medians. The bound: every task needs a create and a get
+create + get requests, and where the open-task slots sat free (the emulator's timeline,
+as in bench/throughput.py: the mean refill delay from a task's end to the next create, and
+idle slot-seconds per task), then medians. The bound: every task needs a create and a get
 drawn from R requests/s, so wall >= 2N/R; at most C tasks are open at once, each for its
 processing time, so wall >= Σ task seconds / C.
 
@@ -40,8 +42,10 @@ from pathlib import Path
 
 try:  # `python bench/batch.py` puts bench/ itself on sys.path
     from _emulator import EmulatorProcess, start_emulator, write_book
+    from throughput import slot_use
 except ImportError:  # `python -m bench.batch`
     from bench._emulator import EmulatorProcess, start_emulator, write_book
+    from bench.throughput import slot_use
 from pipeline.batch import BatchOptions, build_batch
 from pipeline.batch_plan import plan_batch
 from pipeline.build import BuildOptions, build
@@ -78,6 +82,8 @@ class Run:
     wall: float
     refused: int
     requests: int
+    refill: float  # mean seconds an open-task slot sat free between a task's end and the next create
+    idle: float  # idle slot-seconds per task over the emulator's span
 
     @property
     def ratio(self) -> float:
@@ -109,7 +115,8 @@ def _figures(em: EmulatorProcess, s: Setting, wall: float) -> Run:
     bound = max(2 * tasks / s.rate, float(stats["task_seconds"]) / s.slots)
     asked = sum(int(v) for k, v in stats["requests"].items() if k in ("create", "get"))
     refused = int(stats["rate_limited"]) + int(stats["concurrency_limited"])
-    return Run(tasks, bound, wall, refused, asked)
+    refill, idle, _ = slot_use(em.timeline(), s.slots)
+    return Run(tasks, bound, wall, refused, asked, refill, idle)
 
 
 def batch_run(em: EmulatorProcess, recipes: list[Path], out: Path, s: Setting, package: bool) -> Run:
@@ -152,10 +159,11 @@ def package_afterwards(recipes: list[Path], out: Path) -> float:
 def print_rows(label: str, runs: list[Run]) -> None:
     for i, r in enumerate(runs):
         print(f"  {label:<9} run {i + 1}: tasks {r.tasks:>4}  bound {r.bound:6.1f} s  wall {r.wall:6.1f} s  "
-              f"ratio {r.ratio:5.3f}  refused {r.refused:>4} of {r.requests:>5} ({r.refused_share:5.1%})")
+              f"ratio {r.ratio:5.3f}  refused {r.refused:>4} of {r.requests:>5} ({r.refused_share:5.1%})  "
+              f"refill {r.refill * 1000:4.0f} ms  idle {r.idle:5.3f} slot-s/task")
     med = statistics.median
     print(f"  {label:<9} median: ratio {med(r.ratio for r in runs):5.3f}  wall {med(r.wall for r in runs):6.1f} s  "
-          f"refused {med(r.refused_share for r in runs):5.1%}")
+          f"refused {med(r.refused_share for r in runs):5.1%}  refill {med(r.refill for r in runs) * 1000:4.0f} ms")
 
 
 def bench_setting(s: Setting, runs: int, scale: float, probe_odds: float, package: bool,
