@@ -19,7 +19,7 @@ from pipeline.synth.clock import Clock, SystemClock
 RATE_CUT = 0.75  # a 101003 lowers the request rate to this share (the service's limit may be below ours)
 RATE_STEP = 0.01  # each accepted request gives back this share of the configured rate
 RATE_FLOOR = 0.05  # the rate never drops below this share of the configured one
-REFUSAL_AIM = 0.8  # risked refusals aim at this part of the refusal budget, the rest is headroom
+REFUSAL_AIM = 0.9  # risked refusals (those already refused and those in flight) stay within this part of the budget
 PROBE_TICK = 0.003  # seconds between re-checks of the odds that a slot is free
 EPSILON = 1e-9  # a token short by a rounding error is a whole one (else the wait rounds to no time)
 
@@ -247,21 +247,22 @@ class RefusalBudget:
     Why: a vendor may treat a key that keeps hitting its limits as abusive, and a refused
     request is a request spent. Refusals we choose to risk (probe creates, raising the
     request rate or the open-task ceiling back towards where the service last refused)
-    are taken only while `refused + 1 <= 0.8 * share * (requests + 1)`; the others (another
-    client on the key) are counted and back off as before.
+    are taken only while `refused + in flight + 1 <= 0.9 * share * (requests + 1)`, every
+    probe create still unanswered counted as refused; the others (another client on the
+    key) are counted and back off as before.
     """
 
-    def __init__(self, share: float, bucket: TokenBucket) -> None:
-        self.share, self.bucket = share, bucket
+    def __init__(self, share: float, bucket: TokenBucket, in_flight: Callable[[], int] = lambda: 0) -> None:
+        self.share, self.bucket, self.in_flight = share, bucket, in_flight
         self.refused = 0
 
     def note(self) -> None:
         self.refused += 1
 
     def has_room(self) -> bool:
-        """Room for one more risked refusal, aiming at REFUSAL_AIM of the share: risks taken
-        together (a burst of creates in flight) and forced refusals must still fit the share."""
-        return self.refused + 1 <= REFUSAL_AIM * self.share * (self.bucket.granted + 1)
+        """Room for one more risked refusal within REFUSAL_AIM of the share, were every probe
+        in flight refused too: the rest is headroom for refusals we did not choose."""
+        return self.refused + self.in_flight() + 1 <= REFUSAL_AIM * self.share * (self.bucket.granted + 1)
 
 
 class Slot:

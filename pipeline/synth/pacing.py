@@ -30,13 +30,13 @@ POLLS_WITH_PROBES = 1.0  # polls per task to aim for when probes find the free s
 SCOUT_STEP = 0.3  # the run's first task is polled this often until some task has ended,
 SCOUT_POLLS = 4  # at most this many times
 POLL_MARGIN = 1.0  # without probes, polls may use this share of what creates leave (creates go first anyway)
-PROBE_AIM = 0.6  # at the limit, refusals aim at this part of the refusal budget
+PROBE_AIM = 0.8  # at the limit, refusals aim at this part of the refusal budget
 ODDS_START, ODDS_FLOOR, ODDS_CEILING = 0.5, 0.1, 0.95  # the landing odds a probe at the limit needs
 ODDS_GAIN = 0.02  # per refused probe up, per request by PROBE_AIM * budget * gain down
 FILL_ODDS = 0.05  # the filler polls a task only when it has ended with at least these odds
 FILL_AIM = 0.75  # ... the one whose odds are nearest these
 FILL_TICKS = 0.5  # the filler looks for an idle budget this many token periods apart
-LATE_STEP = 0.1  # at the limit, after a late poll saw "waiting": this part of the late age
+LATE_STEP = 0.05  # at the limit, after a late poll saw "waiting": this part of the late age
 
 
 class Pacer:

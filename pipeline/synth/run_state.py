@@ -77,7 +77,7 @@ class KeyLimits:
         self.stats = Stats()  # the pacer's view (it only reads stats)
         self.bucket = TokenBucket(options.rate_limit, clock=clock, reserve=RESERVE if options.probe_at_limit else 0.0)
         self.gate = AIMDGate(options.max_open, clock=clock)
-        self.refusals = RefusalBudget(options.refusal_budget, self.bucket)
+        self.refusals = RefusalBudget(options.refusal_budget, self.bucket, lambda: self.gate.probes_out)
         self.pacer = Pacer(options, self.bucket, self.gate, self.stats, clock)
         self.bucket.may_risk = self.gate.may_risk = self.pacer.may_risk = self.refusals.has_room
         self.pacer.refusals = self.refusals

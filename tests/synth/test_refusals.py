@@ -80,11 +80,28 @@ def test_refusal_budget_counts_against_requests_granted() -> None:
     bucket = TokenBucket(10.0, clock=ManualClock())
     budget = RefusalBudget(0.1, bucket)
     assert not budget.has_room()  # no request yet: nothing to risk
-    bucket.granted = 12  # 0.8 * 0.1 * 13 = 1.04: room for one
+    bucket.granted = 11  # 0.9 * 0.1 * 12 = 1.08: room for one
     assert budget.has_room()
     budget.note()
     assert not budget.has_room()
     bucket.granted = 24
+    assert budget.has_room()
+
+
+def test_refusal_budget_counts_probes_in_flight_as_refused() -> None:
+    """Several probes out at once must fit the budget even if every one is refused."""
+    bucket = TokenBucket(10.0, clock=ManualClock())
+    out = [0]
+    budget = RefusalBudget(0.1, bucket, lambda: out[0])
+    bucket.granted = 33  # 0.9 * 0.1 * 34 = 3.06: room for three risks
+    out[0] = 2
+    assert budget.has_room()  # two out, a third may go
+    out[0] = 3
+    assert not budget.has_room()
+    budget.note()  # one of them was refused (no longer in flight)
+    out[0] = 2
+    assert not budget.has_room()
+    out[0] = 1
     assert budget.has_room()
 
 
